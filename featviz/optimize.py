@@ -1,0 +1,280 @@
+"""The activation-maximization engine: many classes in one batch, one forward/backward a step.
+
+The batch holds ``copies`` independently initialized images per class. Every ``eval_every``
+steps each image is scored on a fixed set of views (the centered full view plus crops drawn once
+from the seed), so early stopping and the choice of the best image do not depend on one noisy
+random crop. A class whose score has not risen by ``min_delta`` for ``patience`` steps leaves
+the batch. The best image per class is a detached copy taken at its best evaluation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from featviz.errors import InputError, NonFiniteLossError
+from featviz.models import Classifier
+from featviz.objectives import Objective
+from featviz.parameterizations import make_parameterization
+from featviz.transforms import Augmentation, center_view, crop_matrices, warp
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+EVAL_CROP_SCALE = (0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class OptimizationConfig:
+    parameterization: str = "fourier"
+    image_size: int = 256
+    steps: int = 200
+    copies: int = 4
+    optimizer: str | None = None  # None: the parameterization's default
+    lr: float | None = None  # None: the parameterization's default
+    eval_every: int = 10
+    eval_views: int = 4
+    patience: int = 60
+    min_delta: float = 0.05
+    seed: int = 0
+    view_size: int | None = None  # None: the model's input size
+    device: str | None = None  # None: CUDA when available, else CPU
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "copies", "eval_every", "eval_views", "patience"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.lr is not None and self.lr <= 0:
+            raise InputError(f"lr must be positive, got {self.lr}")
+        if self.min_delta < 0:
+            raise InputError(f"min_delta must not be negative, got {self.min_delta}")
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise InputError(
+                f"unknown optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.view_size is not None and self.view_size < 32:
+            raise InputError(f"view_size must be at least 32 pixels, got {self.view_size}")
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    step: int
+    objective: float  # best copy's score on the fixed views
+    p_target: float  # best copy's softmax probability of the target, centered view
+
+
+@dataclass
+class ClassResult:
+    target: int
+    image: torch.Tensor  # (3, H, W) in [0, 1], on the CPU
+    objective: float
+    p_target: float
+    steps: int
+    early_stopped: bool
+    history: list[HistoryPoint] = field(default_factory=list)
+
+
+@dataclass
+class OptimizationResult:
+    classes: list[ClassResult]
+    seconds: float
+    image_steps: int
+    device: str
+
+    @property
+    def images(self) -> torch.Tensor:
+        return torch.stack([result.image for result in self.classes])
+
+    @property
+    def image_steps_per_second(self) -> float:
+        return self.image_steps / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    steps: int
+    active_classes: int
+    total_classes: int
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise InputError(f"unknown device {device!r}: use cpu, cuda or cuda:<index>") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} asked for, but CUDA is not available here")
+    return resolved
+
+
+def check_classes(model: Classifier, classes: list[int]) -> None:
+    if not classes:
+        raise InputError("no classes to optimize: give at least one class index")
+    for target in classes:
+        if isinstance(target, bool) or not isinstance(target, int):
+            raise InputError(f"class {target!r} is not an integer class index")
+        if not 0 <= target < model.num_classes:
+            raise InputError(
+                f"class index {target} is outside 0..{model.num_classes - 1} of model {model.name}"
+            )
+    if len(set(classes)) != len(classes):
+        raise InputError(f"class list has duplicates: {classes}")
+
+
+class _Scorer:
+    """Scores images on fixed views: the centered view plus crops drawn once from the seed."""
+
+    def __init__(self, model, objective, targets, config, size, device):
+        generator = torch.Generator().manual_seed(config.seed + 1)
+        crops = config.eval_views - 1
+        n = len(targets)
+        self.matrices = crop_matrices(n * crops, EVAL_CROP_SCALE, (3 / 4, 4 / 3), generator)
+        self.matrices = self.matrices.view(n, crops, 3, 3)
+        self.model, self.objective, self.targets = model, objective, targets
+        self.size, self.device = size, device
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, index: torch.Tensor):
+        """Mean objective over the views and p(target) on the centered view, per image."""
+        crops = self.matrices.shape[1]
+        views = [center_view(images, self.size)]
+        if crops:
+            repeated = images.repeat_interleave(crops, dim=0)
+            views.append(warp(repeated, self.matrices[index.cpu()].flatten(0, 1), self.size))
+        targets = self.targets[index]
+        with _autocast(self.device):
+            logits = self.model(torch.cat(views)).float()
+        k = len(index)
+        center_logits = logits[:k]
+        all_targets = torch.cat([targets, targets.repeat_interleave(crops)])
+        all_images = torch.cat([images, images.repeat_interleave(crops, dim=0)])
+        scores = self.objective(logits, all_images, all_targets)
+        per_image = torch.cat(
+            [scores[:k, None], scores[k:].view(k, crops)], dim=1
+        ).mean(dim=1)
+        p_target = center_logits.softmax(dim=1).gather(1, targets[:, None]).squeeze(1)
+        return per_image, p_target
+
+
+def _autocast(device: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def optimize(
+    model: Classifier,
+    classes: list[int],
+    objective: Objective,
+    augmentation: Augmentation,
+    config: OptimizationConfig = OptimizationConfig(),
+    progress: Callable[[Progress], None] | None = None,
+) -> OptimizationResult:
+    """Maximize ``objective`` for every class in ``classes`` at once; see the module docstring."""
+    check_classes(model, classes)
+    device = resolve_device(config.device)
+    model.to(device)
+    size = config.view_size or model.input_size
+    copies, n_classes = config.copies, len(classes)
+    generator = torch.Generator().manual_seed(config.seed)
+    parameterization = make_parameterization(
+        config.parameterization, n_classes * copies, config.image_size, generator
+    ).to(device)
+    optimizer_class = OPTIMIZERS[config.optimizer or parameterization.default_optimizer]
+    optimizer = optimizer_class(parameterization.parameters(),
+                                lr=config.lr or parameterization.default_lr)
+    targets = torch.tensor(classes, device=device).repeat_interleave(copies)
+    scorer = _Scorer(model, objective, targets, config, size, device)
+
+    best_score = torch.full((len(targets),), -torch.inf, device=device)
+    best_p = torch.zeros(len(targets), device=device)
+    best_images = torch.zeros(len(targets), 3, config.image_size, config.image_size,
+                              device=device)
+    patience_reference = [-float("inf")] * n_classes
+    last_improvement = [0] * n_classes
+    steps_taken = [0] * n_classes
+    early_stopped = [False] * n_classes
+    histories: list[list[HistoryPoint]] = [[] for _ in classes]
+    active = list(range(n_classes))
+    image_steps = 0
+    start = time.perf_counter()
+
+    for step in range(1, config.steps + 1):
+        index = _sample_index(active, copies, device)
+        images = parameterization()[index]
+        views = augmentation(images, size, generator)
+        with _autocast(device):
+            logits = model(views).float()
+        scores = objective(logits, images, targets[index])
+        optimizer.zero_grad(set_to_none=True)
+        (-scores.sum()).backward()
+        optimizer.step()
+        image_steps += len(index)
+        for c in active:
+            steps_taken[c] = step
+        if progress is not None:
+            progress(Progress(step, config.steps, len(active), n_classes))
+        if step % config.eval_every and step != config.steps:
+            continue
+
+        _check_finite(scores, index, targets, model)
+        with torch.no_grad():
+            images = parameterization()[index]
+        score, p_target = scorer(images, index)
+        _check_finite(score, index, targets, model)
+        improved = score > best_score[index]
+        best_score[index] = torch.where(improved, score, best_score[index])
+        best_p[index] = torch.where(improved, p_target, best_p[index])
+        best_images[index] = torch.where(improved[:, None, None, None], images, best_images[index])
+
+        class_score = score.view(-1, copies).max(dim=1)
+        class_p = p_target.view(-1, copies).gather(1, class_score.indices[:, None]).squeeze(1)
+        still_active = []
+        for c, value, p in zip(active, class_score.values.tolist(), class_p.tolist()):
+            histories[c].append(HistoryPoint(step, value, p))
+            if value > patience_reference[c] + config.min_delta:
+                patience_reference[c] = value
+                last_improvement[c] = step
+            if step - last_improvement[c] >= config.patience and step < config.steps:
+                early_stopped[c] = True
+            else:
+                still_active.append(c)
+        active = still_active
+        if not active:
+            break
+
+    seconds = time.perf_counter() - start
+    best_score, best_p = best_score.view(n_classes, copies), best_p.view(n_classes, copies)
+    best_copy = best_score.argmax(dim=1)
+    results = []
+    for c, target in enumerate(classes):
+        i = c * copies + int(best_copy[c])
+        results.append(ClassResult(
+            target=target,
+            image=best_images[i].detach().float().cpu().clone(),
+            objective=float(best_score[c, best_copy[c]]),
+            p_target=float(best_p[c, best_copy[c]]),
+            steps=steps_taken[c],
+            early_stopped=early_stopped[c],
+            history=histories[c],
+        ))
+    return OptimizationResult(results, seconds, image_steps, str(device))
+
+
+def _sample_index(active: list[int], copies: int, device: torch.device) -> torch.Tensor:
+    classes = torch.tensor(active)
+    return (classes[:, None] * copies + torch.arange(copies)).flatten().to(device)
+
+
+def _check_finite(values: torch.Tensor, index: torch.Tensor, targets: torch.Tensor,
+                  model: Classifier) -> None:
+    values = values.detach()
+    bad = ~torch.isfinite(values)
+    if bad.any():
+        target = int(targets[index][bad][0])
+        raise NonFiniteLossError(
+            f"the objective became {float(values[bad][0])} for class {target} "
+            f"({model.class_names[target]}); lower the learning rate or check the objective"
+        )

@@ -1,0 +1,120 @@
+import pytest
+import skimage.data
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from featviz.errors import InputError, WeightsUnavailableError
+from featviz.models import IMAGENET_CLASSES, load_model, parse_model_name, weights_available
+
+
+def photo(array, size):
+    image = torch.tensor(array).permute(2, 0, 1)[None].float() / 255
+    return F.interpolate(image, size=(size, size), mode="bilinear", antialias=True)
+
+
+def top_classes(model, array, k):
+    with torch.no_grad():
+        logits = model(photo(array, model.input_size))
+    return logits.topk(k).indices[0].tolist()
+
+
+def test_embedded_lite0_recognises_a_cat_and_an_espresso(lite0):
+    assert lite0.input_size == 224 and lite0.num_classes == 1000
+    assert set(top_classes(lite0, skimage.data.chelsea(), 3)) & set(range(281, 286))
+    assert top_classes(lite0, skimage.data.coffee(), 1)[0] in (967, 968)
+
+
+@pytest.mark.parametrize("name, size", [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)])
+def test_larger_embedded_models_load_real_weights(name, size):
+    model = load_model(name)
+    assert model.input_size == size
+    assert top_classes(model, skimage.data.chelsea(), 3)[0] in range(281, 286)
+
+
+def test_model_is_frozen_and_stays_in_eval_mode(lite0):
+    assert not any(p.requires_grad for p in lite0.parameters())
+    lite0.train()
+    assert not lite0.training and not lite0.net.training
+    images = torch.rand(2, 3, 224, 224, requires_grad=True)
+    lite0(images).sum().backward()
+    assert images.grad is not None
+    assert all(p.grad is None for p in lite0.parameters())
+
+
+def test_class_names_are_imagenet_categories(lite0):
+    assert lite0.class_names[207] == "golden retriever"
+    assert IMAGENET_CLASSES[852] == "tennis ball"
+
+
+@pytest.mark.parametrize(
+    "name, size",
+    [("resnet18", 224), ("vit_b_16", 224), ("torchvision:mobilenet_v3_small", 224),
+     ("timm:resnet18", 224), ("timm:vit_tiny_patch16_224", 224)],
+)
+def test_torchvision_and_timm_paths_with_random_init(name, size):
+    model = load_model(name, weights="random")
+    assert model.input_size == size and model.num_classes == 1000
+    assert not any(p.requires_grad for p in model.parameters())
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, size, size)).shape == (1, 1000)
+
+
+def test_missing_torchvision_weights_offline_name_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert not weights_available("resnet18")
+    with pytest.raises(WeightsUnavailableError) as error:
+        load_model("resnet18")
+    message = str(error.value)
+    assert str(tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in message
+    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in message
+
+
+def test_missing_timm_weights_offline_name_the_repo(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(WeightsUnavailableError, match="timm/resnet18"):
+        load_model("timm:resnet18")
+
+
+def test_unknown_torchvision_weights_name_lists_valid_ones():
+    with pytest.raises(InputError, match="IMAGENET1K_V2"):
+        load_model("resnet50", weights="IMAGENET9K")
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_local_state_dict_is_loaded(tmp_path, suffix):
+    source = load_model("resnet18", weights="random")
+    state = {k: v.contiguous() for k, v in source.net.state_dict().items()}
+    path = tmp_path / f"resnet18{suffix}"
+    if suffix == ".safetensors":
+        save_file(state, str(path))
+    else:
+        torch.save(state, path)
+    assert weights_available("resnet18", str(path))
+    loaded = load_model("resnet18", weights=str(path))
+    for key, value in loaded.net.state_dict().items():
+        assert torch.equal(value, state[key])
+
+
+def test_local_weights_that_do_not_fit_name_the_file(tmp_path):
+    path = tmp_path / "wrong.pt"
+    torch.save({"fc.weight": torch.zeros(3, 3)}, path)
+    with pytest.raises(InputError, match="wrong.pt"):
+        load_model("resnet18", weights=str(path))
+    with pytest.raises(InputError, match="not found"):
+        load_model("resnet18", weights=str(tmp_path / "missing.safetensors"))
+
+
+def test_corrupt_weights_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "corrupt.pth"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="corrupt.pth"):
+        load_model("efficientnet_lite0", weights=str(path))
+
+
+@pytest.mark.parametrize("name", ["resnet", "torchvision:fasterrcnn_resnet50_fpn", "timm:nope", ""])
+def test_unknown_model_is_a_clear_error(name):
+    with pytest.raises(InputError, match="unknown model"):
+        parse_model_name(name)

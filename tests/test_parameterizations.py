@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from featviz.errors import InputError
+from featviz.parameterizations import PARAMETERIZATIONS, make_parameterization
+
+
+@pytest.mark.parametrize("kind", PARAMETERIZATIONS)
+def test_renders_rgb_in_unit_range(kind):
+    images = make_parameterization(kind, 5, 64, torch.Generator().manual_seed(0))()
+    assert images.shape == (5, 3, 64, 64)
+    assert images.min() >= 0 and images.max() <= 1
+
+
+@pytest.mark.parametrize("kind", PARAMETERIZATIONS)
+def test_same_seed_same_images_other_seed_other_images(kind):
+    def render(seed):
+        return make_parameterization(kind, 2, 32, torch.Generator().manual_seed(seed))()
+
+    assert torch.equal(render(1), render(1))
+    assert not torch.equal(render(1), render(2))
+
+
+@pytest.mark.parametrize("kind", PARAMETERIZATIONS)
+def test_gradients_reach_the_parameters_and_change_the_image(kind):
+    parameterization = make_parameterization(kind, 2, 32, torch.Generator().manual_seed(0))
+    before = parameterization().detach()
+    optimizer = torch.optim.Adam(parameterization.parameters(), lr=0.1)
+    (-parameterization()[:, 0].mean()).backward()  # make the images redder
+    optimizer.step()
+    after = parameterization().detach()
+    assert after[:, 0].mean() > before[:, 0].mean()
+
+
+def test_fourier_starts_near_uniform_gray():
+    images = make_parameterization("fourier", 2, 64, torch.Generator().manual_seed(0))()
+    assert (images - 0.5).abs().max() < 0.1
+
+
+def test_maco_learns_only_the_phase_and_keeps_the_magnitude():
+    maco = make_parameterization("maco", 2, 32, torch.Generator().manual_seed(0))
+    assert [name for name, _ in maco.named_parameters()] == ["phase"]
+    magnitude = maco.magnitude.clone()
+    maco.phase.data.add_(1.0)
+    assert torch.equal(maco.magnitude, magnitude)
+    images = maco()
+    assert images.std() > 0.05  # a natural-contrast image from the first step
+
+
+def test_unknown_parameterization_is_a_clear_error():
+    with pytest.raises(InputError, match="unknown parameterization 'pixels'.*fourier"):
+        make_parameterization("pixels", 1, 32, torch.Generator())

@@ -1,0 +1,141 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from featviz.errors import InputError
+from featviz.transforms import (
+    PRESETS,
+    Augmentation,
+    color_jitter,
+    gaussian_blur,
+    homographies,
+    preset,
+    warp,
+)
+
+
+def gradient_image(n=1, size=64):
+    ramp = torch.linspace(0, 1, size)
+    image = torch.stack([ramp[None, :].expand(size, size), ramp[:, None].expand(size, size),
+                         torch.full((size, size), 0.3)])
+    return image.expand(n, 3, size, size).clone()
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_copies_of_one_image_get_different_views(name):
+    images = gradient_image(8)
+    views = preset(name)(images, 48, torch.Generator().manual_seed(0))
+    assert views.shape == (8, 3, 48, 48)
+    for i in range(8):
+        for j in range(i + 1, 8):
+            assert not torch.allclose(views[i], views[j]), (i, j)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_same_seed_same_views(name):
+    images = gradient_image(4)
+    first = preset(name)(images, 32, torch.Generator().manual_seed(3))
+    second = preset(name)(images, 32, torch.Generator().manual_seed(3))
+    assert torch.equal(first, second)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_views_are_differentiable(name):
+    images = gradient_image(2).requires_grad_()
+    preset(name)(images, 32, torch.Generator().manual_seed(0)).sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_full_crop_without_other_transforms_is_a_resize():
+    identity = Augmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
+    images = gradient_image(2, 64)
+    views = identity(images, 64, torch.Generator().manual_seed(0))
+    assert torch.allclose(views, images, atol=1e-5)
+    smaller = identity(images, 32, torch.Generator().manual_seed(0))
+    expected = F.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False)
+    assert torch.allclose(smaller, expected, atol=1e-5)
+
+
+def test_crops_cover_the_requested_area_fraction():
+    half = Augmentation(crop_scale=(0.25, 0.25), crop_ratio=(1.0, 1.0))
+    image = torch.zeros(1, 3, 64, 64)
+    image[:, :, 16:48, 16:48] = 1.0  # a centered square of a quarter of the area
+    views = half(image.expand(200, 3, 64, 64), 64, torch.Generator().manual_seed(0))
+    # A quarter-area crop shows half the side; centered crops would be all ones, so the mean
+    # over random positions lies strictly between the two extremes.
+    assert 0.25 < views.mean() < 0.9
+
+
+def test_homography_maps_source_points_onto_targets():
+    source = torch.tensor([[[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]]], dtype=torch.float64)
+    target = source * 0.5 + 0.1
+    matrix = homographies(source, target)
+    points = torch.cat([source, torch.ones(1, 4, 1, dtype=torch.float64)], dim=-1)
+    mapped = points @ matrix[0].T
+    assert torch.allclose(mapped[0, :, :2] / mapped[0, :, 2:], target[0])
+
+
+def test_rotation_by_half_turn_matches_flipping_both_axes():
+    rotated = Augmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), rotation=180.0)
+    images = gradient_image(64, 32)
+    views = rotated(images, 32, torch.Generator().manual_seed(0))
+    flipped = images.flip(2, 3)
+    # Rotation angles are uniform in [-180, 180]; some are close to a half turn.
+    errors = (views - flipped).abs().flatten(1).mean(dim=1)
+    assert errors.min() < 0.02
+
+
+def test_color_jitter_draws_one_factor_per_sample():
+    images = torch.full((6, 3, 8, 8), 0.5)
+    images[:, 0] = 0.7
+    jittered = color_jitter(images, 0.2, 0.2, 0.2, 0.1, torch.Generator().manual_seed(0))
+    means = jittered.mean(dim=(1, 2, 3))
+    assert len(set(means.tolist())) == 6
+    assert jittered.min() >= 0 and jittered.max() <= 1
+
+
+def test_blur_smooths_and_keeps_the_mean():
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.rand(4, 3, 32, 32, generator=generator)
+    blurred = gaussian_blur(noise, 3, (1.5, 2.0), generator)
+    assert blurred.std() < noise.std()
+    assert torch.allclose(blurred.mean(), noise.mean(), atol=0.01)
+
+
+def test_augmented_preset_matches_the_reference():
+    augmented = preset("augmented")
+    assert augmented.crop_scale == (0.1, 1.0) and augmented.rotation == 20.0
+    assert augmented.flip == 0.5 and augmented.perspective == 0.4
+    assert augmented.color_jitter == (0.2, 0.2, 0.2, 0.1) and augmented.blur_kernel == 3
+    assert preset("plain") == Augmentation()
+
+
+def test_noise_and_translation_change_views():
+    images = gradient_image(2, 32)
+    generator = torch.Generator().manual_seed(0)
+    base = Augmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
+    moved = Augmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), translate=0.1, noise=0.05)
+    assert not torch.allclose(base(images, 32, generator), moved(images, 32, generator))
+
+
+def test_unknown_preset_is_a_clear_error():
+    with pytest.raises(InputError, match="unknown augmentation preset 'heavy'.*plain"):
+        preset("heavy")
+
+
+@pytest.mark.parametrize(
+    "values, field",
+    [({"crop_scale": [0.0, 1.0]}, "crop_scale"), ({"flip": 1.5}, "flip"),
+     ({"blur_kernel": 4}, "blur_kernel"), ({"rotate": 10}, "rotate"),
+     ({"color_jitter": [0.1, 0.1]}, "color_jitter")],
+)
+def test_invalid_augmentation_values_name_the_field(values, field):
+    with pytest.raises(InputError, match=field):
+        Augmentation.from_dict(values)
+
+
+def test_from_dict_accepts_yaml_lists():
+    augmentation = Augmentation.from_dict({"crop_scale": [0.5, 1.0], "rotation": 10})
+    assert augmentation.crop_scale == (0.5, 1.0) and math.isclose(augmentation.rotation, 10)
