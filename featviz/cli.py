@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from featviz.errors import InputError
 
 app = typer.Typer(
     help="Feature visualization by activation maximization, as a reproducible DVC pipeline.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
+
+PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="The params file to read.")
+MODEL_OPTION = typer.Option(..., "--model", help="A key of params.yaml 'models'.")
+CLASS_SET_OPTION = typer.Option(..., "--class-set", help="A key of params.yaml 'class_sets'.")
+
+
+def _run(stage: Callable[[], None]) -> None:
+    """Bad input ends the command with exit code 2 and one line that names the problem."""
+    try:
+        stage()
+    except InputError as error:
+        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.callback()
@@ -33,3 +52,60 @@ def models_command() -> None:
         "Any torchvision classifier as 'torchvision:<arch>' and any timm model as "
         "'timm:<arch>'; torchvision and timm weights download once into TORCH_HOME / HF_HOME."
     )
+
+
+@app.command("classes")
+def classes_command(
+    query: str = typer.Argument("", help="Part of a class name, case-insensitive; empty: all."),
+) -> None:
+    """Find ImageNet class indices by name."""
+    from featviz.models import IMAGENET_CLASSES
+
+    matches = [(i, name) for i, name in enumerate(IMAGENET_CLASSES)
+               if query.lower() in name.lower()]
+    if not matches:
+        Console(stderr=True).print(f"no ImageNet class name contains {query!r}")
+        raise typer.Exit(1)
+    for index, name in matches:
+        typer.echo(f"{index}\t{name}")
+
+
+@app.command("generate-plain")
+def generate_plain_command(
+    model: str = MODEL_OPTION, class_set: str = CLASS_SET_OPTION, params: Path = PARAMS_OPTION
+) -> None:
+    """Make the best image per class with the 'plain' augmentation (random resized crops).
+
+    Writes data/generated/plain/<model>-<class_set>/<class>_<name>.png,
+    data/history/plain/<model>-<class_set>.csv and
+    metrics/generate/plain/<model>-<class_set>.json.
+    """
+    from featviz.stages.generate import generate
+
+    _run(lambda: generate("plain", model, class_set, params))
+
+
+@app.command("generate-augmented")
+def generate_augmented_command(
+    model: str = MODEL_OPTION, class_set: str = CLASS_SET_OPTION, params: Path = PARAMS_OPTION
+) -> None:
+    """Make the best image per class with the 'augmented' augmentation chain.
+
+    Writes data/generated/augmented/<model>-<class_set>/<class>_<name>.png,
+    data/history/augmented/<model>-<class_set>.csv and
+    metrics/generate/augmented/<model>-<class_set>.json.
+    """
+    from featviz.stages.generate import generate
+
+    _run(lambda: generate("augmented", model, class_set, params))
+
+
+@app.command("cross-evaluate")
+def cross_evaluate_command(params: Path = PARAMS_OPTION) -> None:
+    """Score every grid image set with every evaluator (grid models plus extra evaluators).
+
+    Writes metrics/cross_eval.json, metrics/cross_eval.md and data/cross_eval/images.csv.
+    """
+    from featviz.stages.cross_evaluate import cross_evaluate
+
+    _run(lambda: cross_evaluate(params))

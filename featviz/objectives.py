@@ -110,16 +110,18 @@ CLASS_OBJECTIVES: dict[str, type[Objective]] = {
 }
 
 
-def class_objective(kind: str, l2: float = 0.0, tv: float = 0.0) -> Objective:
+def class_objective(objective: str, l2: float = 0.0, tv: float = 0.0) -> Objective:
     """A class objective minus weighted L2 and total-variation penalties (zero weights drop)."""
-    if kind not in CLASS_OBJECTIVES:
-        raise InputError(f"unknown objective {kind!r}: use one of {', '.join(CLASS_OBJECTIVES)}")
+    if objective not in CLASS_OBJECTIVES:
+        raise InputError(
+            f"unknown objective {objective!r}: use one of {', '.join(CLASS_OBJECTIVES)}"
+        )
     for name, weight in (("l2", l2), ("tv", tv)):
         if weight < 0:
             raise InputError(f"regularizer weight {name} must not be negative, got {weight}")
-    objective = CLASS_OBJECTIVES[kind]()
+    composed = CLASS_OBJECTIVES[objective]()
     if l2:
-        objective = objective - l2 * L2()
+        composed = composed - l2 * L2()
     if tv:
-        objective = objective - tv * TotalVariation()
-    return objective
+        composed = composed - tv * TotalVariation()
+    return composed

@@ -72,6 +72,7 @@ class ClassResult:
     p_target: float
     steps: int
     early_stopped: bool
+    seconds: float  # this class's share of the optimization time
     history: list[HistoryPoint] = field(default_factory=list)
 
 
@@ -196,12 +197,14 @@ def optimize(
     last_improvement = [0] * n_classes
     steps_taken = [0] * n_classes
     early_stopped = [False] * n_classes
+    class_seconds = [0.0] * n_classes
     histories: list[list[HistoryPoint]] = [[] for _ in classes]
     active = list(range(n_classes))
     image_steps = 0
     start = time.perf_counter()
 
     for step in range(1, config.steps + 1):
+        step_start = time.perf_counter()
         index = _sample_index(active, copies, device)
         images = parameterization()[index]
         views = augmentation(images, size, generator)
@@ -212,8 +215,10 @@ def optimize(
         (-scores.sum()).backward()
         optimizer.step()
         image_steps += len(index)
+        step_seconds = (time.perf_counter() - step_start) / len(active)
         for c in active:
             steps_taken[c] = step
+            class_seconds[c] += step_seconds
         if progress is not None:
             progress(Progress(step, config.steps, len(active), n_classes))
         if step % config.eval_every and step != config.steps:
@@ -258,6 +263,7 @@ def optimize(
             p_target=float(best_p[c, best_copy[c]]),
             steps=steps_taken[c],
             early_stopped=early_stopped[c],
+            seconds=class_seconds[c],
             history=histories[c],
         ))
     return OptimizationResult(results, seconds, image_steps, str(device))

@@ -1,0 +1,80 @@
+"""Does a model recognise the target class in an image? Scored over seeded random views.
+
+The protocol of the reference experiment: ``views`` random views per image (its augmentation,
+resized to the evaluator's input size) plus the centered full view, which is reported apart.
+The same seed gives every evaluator the same views, whatever its input size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from featviz.models import Classifier
+from featviz.optimize import check_classes, resolve_device
+from featviz.transforms import Augmentation, center_view
+
+IMAGES_PER_CHUNK = 8
+
+
+@dataclass(frozen=True)
+class ImageScores:
+    top1: float  # fraction of random views whose top-1 class is the target
+    top5: float  # fraction of random views with the target in the top 5
+    p_target: float  # mean softmax probability of the target over the random views
+    center_top1: bool
+    center_top5: bool
+    center_p_target: float
+    center_prediction: int
+
+
+def evaluate_images(
+    model: Classifier,
+    images: torch.Tensor,
+    targets: list[int],
+    augmentation: Augmentation,
+    views: int,
+    seed: int,
+    device: str | None = None,
+) -> list[ImageScores]:
+    """Scores for each image (n, 3, H, W) in [0, 1] against its target class."""
+    check_classes(model, list(dict.fromkeys(targets)))
+    resolved = resolve_device(device)
+    model.to(resolved)
+    generator = torch.Generator().manual_seed(seed)
+    scores = []
+    for start in range(0, len(targets), IMAGES_PER_CHUNK):
+        chunk = images[start:start + IMAGES_PER_CHUNK].to(resolved)
+        chunk_targets = torch.tensor(targets[start:start + IMAGES_PER_CHUNK], device=resolved)
+        scores += _score_chunk(model, chunk, chunk_targets, augmentation, views, generator)
+    return scores
+
+
+@torch.inference_mode()
+def _score_chunk(model, images, targets, augmentation, views, generator) -> list[ImageScores]:
+    n, size = len(images), model.input_size
+    random_views = augmentation(images.repeat_interleave(views, dim=0), size, generator)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=images.device.type == "cuda"):
+        logits = model(torch.cat([center_view(images, size), random_views])).float()
+    probabilities = logits.softmax(dim=1)
+    all_targets = torch.cat([targets, targets.repeat_interleave(views)])
+    p_target = probabilities.gather(1, all_targets[:, None]).squeeze(1)
+    top5 = logits.topk(5, dim=1).indices
+    in_top5 = (top5 == all_targets[:, None]).any(dim=1)
+    is_top1 = top5[:, 0] == all_targets
+    view_top1 = is_top1[n:].view(n, views).float().mean(dim=1)
+    view_top5 = in_top5[n:].view(n, views).float().mean(dim=1)
+    view_p = p_target[n:].view(n, views).mean(dim=1)
+    return [
+        ImageScores(
+            top1=float(view_top1[i]),
+            top5=float(view_top5[i]),
+            p_target=float(view_p[i]),
+            center_top1=bool(is_top1[i]),
+            center_top5=bool(in_top5[i]),
+            center_p_target=float(p_target[i]),
+            center_prediction=int(top5[i, 0]),
+        )
+        for i in range(n)
+    ]

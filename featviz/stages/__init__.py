@@ -1,0 +1,1 @@
+"""Pipeline stages: read params.yaml and inputs, call the library, write outputs atomically."""

@@ -1,0 +1,130 @@
+"""Stage cross-evaluate: every grid image set scored by every evaluator model.
+
+The image sets come from the grid in params.yaml, never from listing directories, so outputs
+of grid points that were removed from params.yaml cannot leak into the numbers.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from featviz.errors import InputError
+from featviz.evaluate import evaluate_images
+from featviz.models import load_model
+from featviz.stages.outputs import (
+    CROSS_EVAL_IMAGES,
+    CROSS_EVAL_METRICS,
+    CROSS_EVAL_TABLE,
+    class_label,
+    image_filename,
+    images_dir,
+    read_image,
+    write_json,
+    write_text,
+)
+from featviz.stages.params import VARIANTS, Params, load_params
+from featviz.stages.progress import progress_reporter
+
+SCORES = ("top1", "top5", "p_target", "center_top1", "center_top5", "center_p_target")
+
+
+def cross_evaluate(params_path: Path) -> None:
+    params = load_params(params_path)
+    image_sets = load_image_sets(params)
+    evaluators = params.evaluators
+    rows = []
+    with progress_reporter("cross-evaluate", len(evaluators) * len(image_sets)) as update:
+        for evaluator_key in evaluators:
+            entry = params.model(evaluator_key)
+            model = load_model(entry.name, entry.weights)
+            for (variant, generator, class_set), (classes, images) in image_sets.items():
+                scores = evaluate_images(model, images, classes, params.augmentations[variant],
+                                         params.eval_views, params.eval_seed)
+                rows += [
+                    {"variant": variant, "generator": generator, "class_set": class_set,
+                     "class": target, "name": class_label(target), "evaluator": evaluator_key,
+                     **asdict(score)}
+                    for target, score in zip(classes, scores)
+                ]
+                update(len(rows) // len(classes), evaluator_key)
+    table = pd.DataFrame(rows)
+    summary = summarize(table, params)
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False, float_format="%.6g")
+    write_text(CROSS_EVAL_IMAGES, buffer.getvalue())
+    write_json(CROSS_EVAL_METRICS, summary)
+    write_text(CROSS_EVAL_TABLE, markdown_table(summary, params))
+
+
+def load_image_sets(params: Params) -> dict[tuple[str, str, str], tuple[list[int], torch.Tensor]]:
+    """(variant, generator, class set) -> (classes, images); a missing file is an error."""
+    image_sets = {}
+    for variant in VARIANTS:
+        for generator in params.grid_models:
+            for class_set in params.grid_class_sets:
+                classes = params.class_set(class_set)
+                directory = images_dir(variant, generator, class_set)
+                images = [read_image(directory / image_filename(target)) for target in classes]
+                sizes = {tuple(image.shape) for image in images}
+                if len(sizes) > 1:
+                    raise InputError(f"images in {directory} differ in size: {sorted(sizes)}")
+                image_sets[variant, generator, class_set] = (classes, torch.stack(images))
+    return image_sets
+
+
+def summarize(table: pd.DataFrame, params: Params) -> dict:
+    """variant -> transfer/self summary and generator -> evaluator -> mean scores."""
+    summary: dict = {"views": params.eval_views}
+    for variant, by_variant in table.groupby("variant", sort=False):
+        self_rows = by_variant[by_variant.generator == by_variant.evaluator]
+        other_rows = by_variant[by_variant.generator != by_variant.evaluator]
+        entry: dict = {}
+        if len(other_rows):
+            entry["transfer_top1"] = float(other_rows.top1.mean())
+            entry["transfer_center_top1"] = float(other_rows.center_top1.mean())
+        entry["self_top1"] = float(self_rows.top1.mean()) if len(self_rows) else None
+        for (generator, evaluator), cell in by_variant.groupby(["generator", "evaluator"],
+                                                                sort=False):
+            scores = {name: float(cell[name].mean()) for name in SCORES}
+            entry.setdefault(generator, {})[evaluator] = scores
+        summary[variant] = entry
+    return summary
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def markdown_table(summary: dict, params: Params) -> str:
+    generators, evaluators = params.grid_models, params.evaluators
+    lines = [
+        "# Cross-evaluation",
+        "",
+        f"Top-1 accuracy over {summary['views']} random views per image (centered view in "
+        "parentheses). Transfer: images scored by models other than the one they were made "
+        "for; self: by their own model.",
+        "",
+        "| variant | transfer top-1 | self top-1 |",
+        "| --- | --- | --- |",
+    ]
+    for variant in VARIANTS:
+        entry = summary[variant]
+        lines.append(f"| {variant} | {_percent(entry.get('transfer_top1'))} | "
+                     f"{_percent(entry['self_top1'])} |")
+    for variant in VARIANTS:
+        lines += ["", f"## {variant}: rows made for, columns scored by", "",
+                  "| images made for | " + " | ".join(evaluators) + " |",
+                  "| --- |" + " --- |" * len(evaluators)]
+        for generator in generators:
+            cells = [
+                f"{_percent(summary[variant][generator][e]['top1'])} "
+                f"({_percent(summary[variant][generator][e]['center_top1'])})"
+                for e in evaluators
+            ]
+            lines.append(f"| {generator} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

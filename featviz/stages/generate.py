@@ -1,0 +1,80 @@
+"""Stage generate-<variant>: the best image per class for one grid point (model x class set)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from featviz.models import load_model
+from featviz.optimize import OptimizationResult, check_classes, optimize
+from featviz.stages.outputs import (
+    class_label,
+    generate_metrics_path,
+    grid_point,
+    history_path,
+    image_filename,
+    images_dir,
+    write_images,
+    write_json,
+    write_text,
+)
+from featviz.stages.params import load_params
+from featviz.stages.progress import progress_reporter
+
+
+def generate(variant: str, model_key: str, class_set: str, params_path: Path) -> None:
+    params = load_params(params_path)
+    entry = params.model(model_key)
+    classes = params.class_set(class_set)
+    config = params.optimization_for(entry)
+    model = load_model(entry.name, entry.weights)
+    check_classes(model, classes)
+    with progress_reporter(f"{variant} {grid_point(model_key, class_set)}", config.steps) as update:
+        result = optimize(
+            model, classes, params.objective, params.augmentations[variant], config,
+            progress=lambda p: update(p.step, f"{p.active_classes}/{p.total_classes} running"),
+        )
+    write_images(images_dir(variant, model_key, class_set),
+                 {image_filename(c.target): c.image for c in result.classes})
+    write_text(history_path(variant, model_key, class_set), history_csv(result))
+    write_json(generate_metrics_path(variant, model_key, class_set),
+               generate_metrics(result, params.objective.name))
+
+
+def history_csv(result: OptimizationResult) -> str:
+    rows = [
+        {"step": point.step, "class": image_filename(c.target).removesuffix(".png"),
+         "objective": point.objective, "p_target": point.p_target}
+        for c in result.classes for point in c.history
+    ]
+    buffer = io.StringIO()
+    pd.DataFrame(rows, columns=["step", "class", "objective", "p_target"]).to_csv(buffer,
+                                                                                  index=False)
+    return buffer.getvalue()
+
+
+def generate_metrics(result: OptimizationResult, objective_name: str) -> dict:
+    p_targets = [c.p_target for c in result.classes]
+    return {
+        "objective": objective_name,
+        "mean_p_target": sum(p_targets) / len(p_targets),
+        "min_p_target": min(p_targets),
+        "seconds": round(result.seconds, 2),
+        "image_steps": result.image_steps,
+        "image_steps_per_second": round(result.image_steps_per_second, 2),
+        "device": result.device,
+        "classes": {
+            image_filename(c.target).removesuffix(".png"): {
+                "class": c.target,
+                "name": class_label(c.target),
+                "objective": c.objective,
+                "p_target": c.p_target,
+                "steps": c.steps,
+                "early_stopped": c.early_stopped,
+                "seconds": round(c.seconds, 2),
+            }
+            for c in result.classes
+        },
+    }

@@ -1,0 +1,175 @@
+"""Read and check params.yaml; every error names the offending key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from featviz.errors import InputError
+from featviz.objectives import Objective, class_objective
+from featviz.optimize import OptimizationConfig
+from featviz.transforms import Augmentation
+
+VARIANTS = ("plain", "augmented")
+SECTIONS = ("models", "class_sets", "grid", "generate", *VARIANTS, "cross_evaluate")
+MODEL_KEYS = ("name", "weights", "view_size")
+OBJECTIVE_KEYS = ("objective", "l2", "tv")
+OPTIMIZATION_KEYS = tuple(f.name for f in fields(OptimizationConfig) if f.name != "view_size")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    key: str
+    name: str
+    weights: str | None
+    view_size: int | None
+
+
+@dataclass(frozen=True)
+class Params:
+    models: dict[str, ModelEntry]
+    class_sets: dict[str, list[int]]
+    grid_models: list[str]
+    grid_class_sets: list[str]
+    objective: Objective
+    optimization: OptimizationConfig
+    augmentations: dict[str, Augmentation]
+    eval_views: int
+    eval_seed: int
+    extra_evaluators: list[str]
+
+    def model(self, key: str) -> ModelEntry:
+        if key not in self.models:
+            raise InputError(f"unknown model key {key!r}: params.yaml models has "
+                             f"{', '.join(self.models)}")
+        return self.models[key]
+
+    def class_set(self, key: str) -> list[int]:
+        if key not in self.class_sets:
+            raise InputError(f"unknown class set {key!r}: params.yaml class_sets has "
+                             f"{', '.join(self.class_sets)}")
+        return self.class_sets[key]
+
+    def optimization_for(self, model: ModelEntry) -> OptimizationConfig:
+        return OptimizationConfig(**{**self.optimization.__dict__, "view_size": model.view_size})
+
+    @property
+    def evaluators(self) -> list[str]:
+        return list(dict.fromkeys([*self.grid_models, *self.extra_evaluators]))
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    raw = _read_yaml(Path(path))
+    _check_keys(raw, SECTIONS, "params.yaml", required=SECTIONS)
+    models = {key: _model_entry(key, value) for key, value in _mapping(raw, "models").items()}
+    class_sets = {
+        key: _class_list(value, f"class_sets.{key}")
+        for key, value in _mapping(raw, "class_sets").items()
+    }
+    grid = _mapping(raw, "grid")
+    _check_keys(grid, ("models", "class_sets"), "grid", required=("models", "class_sets"))
+    grid_models = _key_list(grid["models"], "grid.models", models)
+    grid_class_sets = _key_list(grid["class_sets"], "grid.class_sets", class_sets)
+    generate = _mapping(raw, "generate")
+    _check_keys(generate, (*OBJECTIVE_KEYS, *OPTIMIZATION_KEYS), "generate")
+    objective = _prefixed("generate", lambda: class_objective(
+        **{k: generate[k] for k in OBJECTIVE_KEYS if k in generate}))
+    optimization = _prefixed("generate", lambda: OptimizationConfig(
+        **{k: generate[k] for k in OPTIMIZATION_KEYS if k in generate}))
+    augmentations = {}
+    for variant in VARIANTS:
+        section = _mapping(raw, variant)
+        _check_keys(section, ("augmentation",), variant, required=("augmentation",))
+        augmentation = _mapping(section, "augmentation", variant)
+        augmentations[variant] = _prefixed(f"{variant}.augmentation",
+                                           lambda: Augmentation.from_dict(augmentation))
+    cross = _mapping(raw, "cross_evaluate")
+    _check_keys(cross, ("views", "seed", "extra_evaluators"), "cross_evaluate",
+                required=("views", "seed"))
+    views = _integer(cross["views"], "cross_evaluate.views", minimum=1)
+    seed = _integer(cross["seed"], "cross_evaluate.seed", minimum=0)
+    extra = _key_list(cross.get("extra_evaluators") or [], "cross_evaluate.extra_evaluators",
+                      models, allow_empty=True)
+    return Params(models, class_sets, grid_models, grid_class_sets, objective, optimization,
+                  augmentations, views, seed, extra)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"params file not found: {path}") from None
+    except (OSError, yaml.YAMLError) as error:
+        raise InputError(f"cannot read params file {path}: {error}") from error
+    if not isinstance(raw, dict):
+        raise InputError(f"params file {path} must hold a mapping of sections")
+    return raw
+
+
+def _check_keys(section: dict, allowed: tuple[str, ...], where: str,
+                required: tuple[str, ...] = ()) -> None:
+    for key in section:
+        if key not in allowed:
+            raise InputError(f"unknown key {where}.{key}: use {', '.join(allowed)}")
+    for key in required:
+        if key not in section:
+            raise InputError(f"missing key {where}.{key}")
+
+
+def _mapping(parent: dict, key: str, where: str | None = None) -> dict:
+    value = parent[key]
+    name = f"{where}.{key}" if where else key
+    if not isinstance(value, dict) or not value:
+        raise InputError(f"{name} must be a non-empty mapping, got {value!r}")
+    return value
+
+
+def _integer(value: Any, where: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{where} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _model_entry(key: str, value: Any) -> ModelEntry:
+    where = f"models.{key}"
+    if not isinstance(value, dict):
+        raise InputError(f"{where} must be a mapping with a 'name', got {value!r}")
+    _check_keys(value, MODEL_KEYS, where, required=("name",))
+    view_size = value.get("view_size")
+    if view_size is not None:
+        _integer(view_size, f"{where}.view_size", minimum=32)
+    weights = value.get("weights")
+    if weights is not None and not isinstance(weights, str):
+        raise InputError(f"{where}.weights must be a string or null, got {weights!r}")
+    return ModelEntry(key, str(value["name"]), weights, view_size)
+
+
+def _class_list(value: Any, where: str) -> list[int]:
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{where} must be a non-empty list of class indices, got {value!r}")
+    for i, item in enumerate(value):
+        _integer(item, f"{where}[{i}]", minimum=0)
+    if len(set(value)) != len(value):
+        raise InputError(f"{where} has duplicate class indices: {value}")
+    return list(value)
+
+
+def _key_list(value: Any, where: str, known: dict, allow_empty: bool = False) -> list[str]:
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise InputError(f"{where} must be a list of keys, got {value!r}")
+    for item in value:
+        if item not in known:
+            raise InputError(f"{where}: unknown key {item!r}: use one of {', '.join(known)}")
+    return list(value)
+
+
+def _prefixed(where: str, build):
+    try:
+        return build()
+    except InputError as error:
+        raise InputError(f"{where}: {error}") from None
+    except TypeError as error:
+        raise InputError(f"{where}: {error}") from None

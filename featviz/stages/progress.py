@@ -1,0 +1,46 @@
+"""Progress for long stages: a rich bar on a terminal, periodic log lines otherwise."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+LOG_EVERY_S = 10.0
+
+Update = Callable[[int, str], None]
+
+
+@contextlib.contextmanager
+def progress_reporter(description: str, total: int) -> Iterator[Update]:
+    """Yields ``update(completed, detail)``."""
+    console = Console(stderr=True)
+    if console.is_terminal:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task(description, total=total, detail="")
+            yield lambda completed, detail: bar.update(task, completed=completed, detail=detail)
+        return
+    last_logged = -LOG_EVERY_S
+
+    def log(completed: int, detail: str) -> None:
+        nonlocal last_logged
+        now = time.monotonic()
+        if now - last_logged >= LOG_EVERY_S or completed >= total:
+            last_logged = now
+            print(f"{description}: {completed}/{total} {detail}", file=sys.stderr, flush=True)
+
+    yield log
