@@ -18,7 +18,7 @@ import torch
 from featviz.errors import InputError, NonFiniteLossError
 from featviz.models import Classifier
 from featviz.objectives import Objective
-from featviz.parameterizations import make_parameterization
+from featviz.parameterizations import PARAMETERIZATIONS, make_parameterization
 from featviz.transforms import Augmentation, center_view, crop_matrices, warp
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -42,6 +42,11 @@ class OptimizationConfig:
     device: str | None = None  # None: CUDA when available, else CPU
 
     def __post_init__(self) -> None:
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise InputError(f"unknown parameterization {self.parameterization!r}: use one of "
+                             f"{', '.join(PARAMETERIZATIONS)}")
+        if self.image_size < 8:
+            raise InputError(f"image_size must be at least 8 pixels, got {self.image_size}")
         for name in ("steps", "copies", "eval_every", "eval_views", "patience"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)}")

@@ -1,7 +1,14 @@
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from featviz.models import load_model
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -13,3 +20,44 @@ def lite0():
 @pytest.fixture(autouse=True)
 def _two_threads():
     torch.set_num_threads(2)
+
+
+def tiny_params(grid_models=("efficientnet_lite0",), class_sets=None) -> dict:
+    """The repository's params.yaml shrunk to seconds: small images, few steps and views."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    class_sets = class_sets or {"tiny": [1, 2]}
+    params["class_sets"].update(class_sets)
+    params["grid"] = {"models": list(grid_models), "class_sets": list(class_sets)}
+    for entry in params["models"].values():
+        if entry["name"].startswith("efficientnet"):
+            entry["view_size"] = 64
+    params["generate"].update(steps=3, copies=1, image_size=64, eval_every=2, eval_views=2)
+    params["cross_evaluate"]["views"] = 2
+    return params
+
+
+def write_params(directory: Path, params: dict) -> None:
+    (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run(*command: str, cwd: Path) -> str:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, f"{command} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A git + DVC copy of the pipeline (dvc.yaml, sources, tiny params) as the working dir."""
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "featviz", tmp_path / "featviz",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    write_params(tmp_path, tiny_params())
+    run("git", "init", "-q", cwd=tmp_path)
+    run("git", "config", "user.email", "test@example.com", cwd=tmp_path)
+    run("git", "config", "user.name", "test", cwd=tmp_path)
+    run("dvc", "init", "-q", cwd=tmp_path)
+    run("dvc", "config", "core.analytics", "false", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

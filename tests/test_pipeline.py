@@ -1,0 +1,59 @@
+"""The real pipeline under real DVC, on a tiny grid."""
+
+import json
+
+import yaml
+
+from tests.conftest import run, tiny_params, write_params
+
+TWO_SETS = {"tiny": [1, 2], "tiny2": [3]}
+
+
+def dvc_status(project) -> set[str]:
+    return set(json.loads(run("dvc", "status", "--json", cwd=project)))
+
+
+def test_edits_rerun_exactly_the_stages_they_affect(project):
+    params = tiny_params(class_sets=TWO_SETS)
+    write_params(project, params)
+    run("dvc", "repro", cwd=project)
+    assert dvc_status(project) == set()
+    assert "didn't change, skipping" in run("dvc", "repro", cwd=project)
+
+    params["class_sets"]["tiny2"] = [3, 4]
+    write_params(project, params)
+    assert dvc_status(project) == {
+        "generate-plain@efficientnet_lite0-tiny2",
+        "generate-augmented@efficientnet_lite0-tiny2",
+        "cross-evaluate",
+    }
+
+    params["class_sets"]["tiny2"] = [3]
+    params["plain"]["augmentation"]["crop_scale"] = [0.2, 1.0]
+    write_params(project, params)
+    assert dvc_status(project) == {
+        "generate-plain@efficientnet_lite0-tiny",
+        "generate-plain@efficientnet_lite0-tiny2",
+        "cross-evaluate",
+    }
+
+
+def test_reference_experiment_command_and_metrics_diff(project):
+    run("dvc", "repro", cwd=project)
+    run("git", "add", "-A", cwd=project)
+    run("git", "commit", "-qm", "baseline", cwd=project)
+
+    # The README's reference experiment, with random-init weights since there is no network.
+    run("dvc", "exp", "run", "-S", "grid.models=[resnet18,vit_b_16]",
+        "-S", "models.resnet18.weights=random", "-S", "models.vit_b_16.weights=random",
+        cwd=project)
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["grid"]["models"] == ["resnet18", "vit_b_16"]
+    metrics = json.loads((project / "metrics/cross_eval.json").read_text())
+    assert set(metrics["plain"]["resnet18"]) == {"resnet18", "vit_b_16"}
+    assert (project / "data/generated/augmented/vit_b_16-tiny/2_great_white_shark.png").exists()
+    diff = json.loads(run("dvc", "metrics", "diff", "--json", cwd=project))
+    changed = diff["metrics/cross_eval.json"]
+    assert "plain.resnet18.vit_b_16.top1" in changed
+    assert "plain.efficientnet_lite0.efficientnet_lite0.top1" in changed
