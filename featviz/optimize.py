@@ -29,13 +29,13 @@ EVAL_CROP_SCALE = (0.5, 1.0)
 class OptimizationConfig:
     parameterization: str = "fourier"
     image_size: int = 256
-    steps: int = 200
-    copies: int = 4
+    steps: int = 100
+    copies: int = 2
     optimizer: str | None = None  # None: the parameterization's default
     lr: float | None = None  # None: the parameterization's default
     eval_every: int = 10
-    eval_views: int = 4
-    patience: int = 60
+    eval_views: int = 2
+    patience: int = 40
     min_delta: float = 0.05
     seed: int = 0
     view_size: int | None = None  # None: the model's input size
