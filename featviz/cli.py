@@ -109,3 +109,12 @@ def cross_evaluate_command(params: Path = PARAMS_OPTION) -> None:
     from featviz.stages.cross_evaluate import cross_evaluate
 
     _run(lambda: cross_evaluate(params))
+
+
+@app.command("report")
+def report_command(params: Path = PARAMS_OPTION) -> None:
+    """Write data/report/index.html (gallery, cross-evaluation heatmap and tables, run
+    parameters and timings; opens from disk, no server or network) and metrics/summary.md."""
+    from featviz.stages.report import report
+
+    _run(lambda: report(params))

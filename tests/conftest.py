@@ -59,5 +59,6 @@ def project(tmp_path, monkeypatch) -> Path:
     run("git", "config", "user.name", "test", cwd=tmp_path)
     run("dvc", "init", "-q", cwd=tmp_path)
     run("dvc", "config", "core.analytics", "false", cwd=tmp_path)
+    shutil.copytree(REPO / ".dvc/plots", tmp_path / ".dvc/plots")
     monkeypatch.chdir(tmp_path)
     return tmp_path

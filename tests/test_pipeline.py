@@ -19,6 +19,7 @@ def test_edits_rerun_exactly_the_stages_they_affect(project):
     run("dvc", "repro", cwd=project)
     assert dvc_status(project) == set()
     assert "didn't change, skipping" in run("dvc", "repro", cwd=project)
+    assert_plots_render(project)
 
     params["class_sets"]["tiny2"] = [3, 4]
     write_params(project, params)
@@ -57,3 +58,13 @@ def test_reference_experiment_command_and_metrics_diff(project):
     changed = diff["metrics/cross_eval.json"]
     assert "plain.resnet18.vit_b_16.top1" in changed
     assert "plain.efficientnet_lite0.efficientnet_lite0.top1" in changed
+
+
+def assert_plots_render(project):
+    """`dvc plots show` draws the loss curves (one line per class) and the images."""
+    run("dvc", "plots", "show", "-o", "plots", cwd=project)
+    page = (project / "plots/index.html").read_text()
+    assert '"field": "class"' in page and "1_goldfish" in page
+    assert "data/history/plain/efficientnet_lite0-tiny.csv" in page
+    assert page.count("<img") == 2 * 3  # two variants x three classes (two class sets)
+    assert "ERROR" not in run("dvc", "plots", "show", "--json", cwd=project)

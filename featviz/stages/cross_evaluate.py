@@ -7,6 +7,7 @@ of grid points that were removed from params.yaml cannot leak into the numbers.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,6 +35,7 @@ SCORES = ("top1", "top5", "p_target", "center_top1", "center_top5", "center_p_ta
 
 
 def cross_evaluate(params_path: Path) -> None:
+    start = time.perf_counter()
     params = load_params(params_path)
     image_sets = load_image_sets(params)
     evaluators = params.evaluators
@@ -54,6 +56,7 @@ def cross_evaluate(params_path: Path) -> None:
                 update(len(rows) // len(classes), evaluator_key)
     table = pd.DataFrame(rows)
     summary = summarize(table, params)
+    summary["wall_seconds"] = round(time.perf_counter() - start, 1)
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, float_format="%.6g")
     write_text(CROSS_EVAL_IMAGES, buffer.getvalue())

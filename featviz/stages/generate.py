@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +26,7 @@ from featviz.stages.progress import progress_reporter
 
 
 def generate(variant: str, model_key: str, class_set: str, params_path: Path) -> None:
+    start = time.perf_counter()
     params = load_params(params_path)
     entry = params.model(model_key)
     classes = params.class_set(class_set)
@@ -39,8 +41,9 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
     write_images(images_dir(variant, model_key, class_set),
                  {image_filename(c.target): c.image for c in result.classes})
     write_text(history_path(variant, model_key, class_set), history_csv(result))
-    write_json(generate_metrics_path(variant, model_key, class_set),
-               generate_metrics(result, params.objective.name))
+    metrics = generate_metrics(result, params.objective.name)
+    metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
+    write_json(generate_metrics_path(variant, model_key, class_set), metrics)
 
 
 def history_csv(result: OptimizationResult) -> str:

@@ -1,0 +1,246 @@
+"""Stage report: a self-contained HTML page (gallery, cross-evaluation heatmap and tables, run
+parameters and timings) and a short markdown summary for pull-request comments."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
+
+from featviz.errors import InputError
+from featviz.stages.outputs import (
+    CROSS_EVAL_IMAGES,
+    CROSS_EVAL_METRICS,
+    class_label,
+    generate_metrics_path,
+    image_filename,
+    images_dir,
+    write_text,
+)
+from featviz.stages.params import VARIANTS, Params, load_params
+
+REPORT = Path("data/report/index.html")
+SUMMARY = Path("metrics/summary.md")
+KEY_HYPERPARAMETERS = ("parameterization", "image_size", "steps", "copies", "optimizer", "lr",
+                       "patience", "min_delta", "seed")
+
+
+def report(params_path: Path) -> None:
+    params = load_params(params_path)
+    summary = _read_json(CROSS_EVAL_METRICS)
+    scores = _read_csv(CROSS_EVAL_IMAGES)
+    timings = stage_seconds(params, summary)
+    write_text(REPORT, render_html(params, summary, scores, timings))
+    write_text(SUMMARY, summary_markdown(params, summary))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path} not found: run the cross-evaluate stage first") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise InputError(f"cannot read {path}: {error}") from error
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError(f"{path} not found: run the cross-evaluate stage first") from None
+    except (OSError, pd.errors.ParserError) as error:
+        raise InputError(f"cannot read {path}: {error}") from error
+
+
+def stage_seconds(params: Params, summary: dict) -> dict[str, float]:
+    """Wall seconds per stage, as the stages recorded them in their metrics."""
+    seconds = {}
+    for variant in VARIANTS:
+        for model in params.grid_models:
+            for class_set in params.grid_class_sets:
+                metrics = _read_json(generate_metrics_path(variant, model, class_set))
+                seconds[f"generate-{variant}@{model}-{class_set}"] = metrics["wall_seconds"]
+    seconds["cross-evaluate"] = summary["wall_seconds"]
+    return seconds
+
+
+def own_and_others(summary: dict, params: Params) -> list[tuple[str, list[float | None]]]:
+    """The reference's table: each evaluator's top-1 on its own images and on the other grid
+    models' images, per variant (for two models, the reference's eight numbers)."""
+    rows = []
+    for evaluator in params.evaluators:
+        cells: list[float | None] = []
+        for variant in VARIANTS:
+            own = [summary[variant][g][evaluator]["top1"] for g in params.grid_models
+                   if g == evaluator]
+            others = [summary[variant][g][evaluator]["top1"] for g in params.grid_models
+                      if g != evaluator]
+            cells += [own[0] if own else None, sum(others) / len(others) if others else None]
+        rows.append((evaluator, cells))
+    return rows
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def summary_markdown(params: Params, summary: dict) -> str:
+    lines = [
+        "## featviz cross-evaluation",
+        "",
+        f"Top-1 accuracy over {summary['views']} random views per image; transfer = scored by "
+        "models other than the one the images were made for.",
+        "",
+        "| variant | transfer top-1 | self top-1 |",
+        "| --- | --- | --- |",
+    ]
+    for variant in VARIANTS:
+        entry = summary[variant]
+        lines.append(f"| {variant} | {_percent(entry.get('transfer_top1'))} | "
+                     f"{_percent(entry['self_top1'])} |")
+    lines += ["", "| evaluator | " + " | ".join(
+        f"{variant}: own images | {variant}: other models' images" for variant in VARIANTS) + " |",
+        "| --- |" + " --- |" * (2 * len(VARIANTS))]
+    for evaluator, cells in own_and_others(summary, params):
+        lines.append(f"| {evaluator} | " + " | ".join(_percent(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def heatmap_png(summary: dict, params: Params) -> bytes:
+    """Generator x evaluator top-1 matrices, one per variant, side by side."""
+    font = ImageFont.load_default(size=14)
+    generators, evaluators = params.grid_models, params.evaluators
+    cell_w, cell_h, label_w, header_h, gap = 150, 44, 170, 60, 30
+    panel_w = label_w + cell_w * len(evaluators)
+    width = panel_w * len(VARIANTS) + gap * (len(VARIANTS) - 1) + 20
+    height = header_h + cell_h * len(generators) + 20
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    for v, variant in enumerate(VARIANTS):
+        left = 10 + v * (panel_w + gap)
+        draw.text((left, 5), f"{variant}: rows made for, columns scored by", fill="black",
+                  font=font)
+        for e, evaluator in enumerate(evaluators):
+            draw.text((left + label_w + e * cell_w + 4, 32), evaluator, fill="black", font=font)
+        for g, generator in enumerate(generators):
+            top = header_h + g * cell_h
+            draw.text((left, top + 14), generator, fill="black", font=font)
+            for e, evaluator in enumerate(evaluators):
+                value = summary[variant][generator][evaluator]["top1"]
+                shade = int(255 * (1 - value))
+                box = (left + label_w + e * cell_w, top, left + label_w + (e + 1) * cell_w - 2,
+                       top + cell_h - 2)
+                draw.rectangle(box, fill=(shade, 160 + int(95 * (1 - value)), shade))
+                text_color = "white" if value > 0.6 else "black"
+                draw.text((box[0] + 50, top + 14), _percent(value), fill=text_color, font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _image_uri(path: Path) -> str:
+    try:
+        return _data_uri(path.read_bytes())
+    except FileNotFoundError:
+        raise InputError(f"image file not found: {path} (run its generate stage first)") from None
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
+table { border-collapse: collapse; margin: 12px 0; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; }
+th { background: #f3f3f3; }
+.gallery img { width: 192px; height: 192px; display: block; }
+.gallery ul { list-style: none; padding: 0; margin: 4px 0 0; font-size: 12px; width: 192px; }
+.hit { color: #11772b; } .miss { color: #b3261e; }
+.heatmap { max-width: 100%; }
+"""
+
+
+def render_html(params: Params, summary: dict, scores: pd.DataFrame,
+                timings: dict[str, float]) -> str:
+    esc = html.escape
+    parts = ["<!doctype html>", "<html lang='en'><head><meta charset='utf-8'>",
+             "<title>featviz report</title>", f"<style>{STYLE}</style></head><body>",
+             "<h1>featviz report</h1>"]
+
+    parts += ["<h2>Cross-evaluation</h2>",
+              f"<p>Top-1 accuracy over {summary['views']} random views per image "
+              "(centered view in parentheses).</p>",
+              "<table id='transfer'><tr><th>variant</th><th>transfer top-1</th>"
+              "<th>self top-1</th></tr>"]
+    for variant in VARIANTS:
+        entry = summary[variant]
+        parts.append(f"<tr><td>{variant}</td><td>{_percent(entry.get('transfer_top1'))}</td>"
+                     f"<td>{_percent(entry['self_top1'])}</td></tr>")
+    parts.append("</table>")
+    parts.append(f"<img class='heatmap' alt='cross-evaluation heatmap' "
+                 f"src='{_data_uri(heatmap_png(summary, params))}'>")
+    for variant in VARIANTS:
+        parts.append(f"<table class='matrix'><caption>{variant}: rows made for, columns scored "
+                     "by</caption><tr><th></th>"
+                     + "".join(f"<th>{esc(e)}</th>" for e in params.evaluators) + "</tr>")
+        for generator in params.grid_models:
+            cells = "".join(
+                f"<td>{_percent(summary[variant][generator][e]['top1'])} "
+                f"({_percent(summary[variant][generator][e]['center_top1'])})</td>"
+                for e in params.evaluators)
+            parts.append(f"<tr><th>{esc(generator)}</th>{cells}</tr>")
+        parts.append("</table>")
+    parts.append("<table id='own-and-others'><tr><th>evaluator</th>" + "".join(
+        f"<th>{v}: own images</th><th>{v}: other models' images</th>" for v in VARIANTS)
+        + "</tr>")
+    for evaluator, cells in own_and_others(summary, params):
+        parts.append(f"<tr><th>{esc(evaluator)}</th>"
+                     + "".join(f"<td>{_percent(c)}</td>" for c in cells) + "</tr>")
+    parts.append("</table>")
+
+    columns = [(v, m) for v in VARIANTS for m in params.grid_models]
+    parts += ["<h2>Gallery</h2>",
+              "<p>Under each image: every evaluator's top-1 class on the centered view and its "
+              "p(target); green when the top-1 class is the target.</p>",
+              "<table class='gallery'><tr><th>class</th>"
+              + "".join(f"<th>{v}<br>{esc(m)}</th>" for v, m in columns) + "</tr>"]
+    by_image = scores.set_index(["variant", "generator", "class_set", "class", "evaluator"])
+    for class_set in params.grid_class_sets:
+        for target in params.class_set(class_set):
+            parts.append(f"<tr><th>{target}<br>{esc(class_label(target))}</th>")
+            for variant, model in columns:
+                path = images_dir(variant, model, class_set) / image_filename(target)
+                items = []
+                for evaluator in params.evaluators:
+                    row = by_image.loc[(variant, model, class_set, target, evaluator)]
+                    label = class_label(int(row.center_prediction))
+                    css = "hit" if bool(row.center_top1) else "miss"
+                    items.append(f"<li class='{css}'>{esc(evaluator)}: {esc(label)}, "
+                                 f"p={row.center_p_target:.2f}</li>")
+                parts.append(f"<td><img alt='{esc(class_label(target))}, {variant}, "
+                             f"{esc(model)}' src='{_image_uri(path)}'><ul>{''.join(items)}"
+                             "</ul></td>")
+            parts.append("</tr>")
+    parts.append("</table>")
+
+    parts += ["<h2>Run</h2>", "<table id='params'>",
+              f"<tr><th>models</th><td>{esc(', '.join(params.grid_models))}</td></tr>",
+              f"<tr><th>evaluators</th><td>{esc(', '.join(params.evaluators))}</td></tr>"]
+    for class_set in params.grid_class_sets:
+        names = ", ".join(f"{t} {class_label(t)}" for t in params.class_set(class_set))
+        parts.append(f"<tr><th>class set {esc(class_set)}</th><td>{esc(names)}</td></tr>")
+    parts.append(f"<tr><th>objective</th><td>{esc(params.objective.name)}</td></tr>")
+    for key in KEY_HYPERPARAMETERS:
+        value = getattr(params.optimization, key)
+        parts.append(f"<tr><th>{key}</th><td>{esc(str(value))}</td></tr>")
+    parts.append("</table><table id='timings'><tr><th>stage</th><th>wall seconds</th></tr>")
+    for stage, seconds in timings.items():
+        parts.append(f"<tr><td>{esc(stage)}</td><td>{seconds:.1f}</td></tr>")
+    parts.append("</table></body></html>")
+    return "\n".join(parts) + "\n"
