@@ -29,8 +29,8 @@ EVAL_CROP_SCALE = (0.5, 1.0)
 class OptimizationConfig:
     parameterization: str = "fourier"
     image_size: int = 256
-    steps: int = 100
-    copies: int = 2
+    steps: int = 120
+    copies: int = 1
     optimizer: str | None = None  # None: the parameterization's default
     lr: float | None = None  # None: the parameterization's default
     eval_every: int = 10
