@@ -170,6 +170,49 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
+class _BestImages:
+    """Every sample's best image so far by its score on the fixed views (detached copies)."""
+
+    def __init__(self, n: int, image_size: int, device: torch.device) -> None:
+        self.score = torch.full((n,), -torch.inf, device=device)
+        self.p_target = torch.zeros(n, device=device)
+        self.images = torch.zeros(n, 3, image_size, image_size, device=device)
+
+    def update(self, index: torch.Tensor, score: torch.Tensor, p_target: torch.Tensor,
+               images: torch.Tensor) -> None:
+        improved = score > self.score[index]
+        self.score[index] = torch.where(improved, score, self.score[index])
+        self.p_target[index] = torch.where(improved, p_target, self.p_target[index])
+        self.images[index] = torch.where(improved[:, None, None, None], images,
+                                         self.images[index])
+
+    def of_class(self, c: int, copies: int) -> tuple[torch.Tensor, float, float]:
+        """The best copy of class ``c``: (image on the CPU, score, p_target)."""
+        i = c * copies + int(self.score[c * copies:(c + 1) * copies].argmax())
+        return self.images[i].float().cpu().clone(), float(self.score[i]), float(self.p_target[i])
+
+
+@dataclass
+class _ClassRun:
+    """One class's bookkeeping: steps, time, history and its early-stopping rule."""
+
+    steps: int = 0
+    seconds: float = 0.0
+    early_stopped: bool = False
+    history: list[HistoryPoint] = field(default_factory=list)
+    reference: float = -float("inf")
+    last_improvement: int = 0
+
+    def record(self, point: HistoryPoint, config: OptimizationConfig) -> bool:
+        """Add an evaluation; True when the class has stopped improving and should leave."""
+        self.history.append(point)
+        if point.objective > self.reference + config.min_delta:
+            self.reference, self.last_improvement = point.objective, point.step
+        waited = point.step - self.last_improvement
+        self.early_stopped = waited >= config.patience and point.step < config.steps
+        return self.early_stopped
+
+
 def optimize(
     model: Classifier,
     classes: list[int],
@@ -193,17 +236,8 @@ def optimize(
                                 lr=config.lr or parameterization.default_lr)
     targets = torch.tensor(classes, device=device).repeat_interleave(copies)
     scorer = _Scorer(model, objective, targets, config, size, device)
-
-    best_score = torch.full((len(targets),), -torch.inf, device=device)
-    best_p = torch.zeros(len(targets), device=device)
-    best_images = torch.zeros(len(targets), 3, config.image_size, config.image_size,
-                              device=device)
-    patience_reference = [-float("inf")] * n_classes
-    last_improvement = [0] * n_classes
-    steps_taken = [0] * n_classes
-    early_stopped = [False] * n_classes
-    class_seconds = [0.0] * n_classes
-    histories: list[list[HistoryPoint]] = [[] for _ in classes]
+    best = _BestImages(len(targets), config.image_size, device)
+    runs = [_ClassRun() for _ in classes]
     active = list(range(n_classes))
     image_steps = 0
     start = time.perf_counter()
@@ -222,8 +256,8 @@ def optimize(
         image_steps += len(index)
         step_seconds = (time.perf_counter() - step_start) / len(active)
         for c in active:
-            steps_taken[c] = step
-            class_seconds[c] += step_seconds
+            runs[c].steps = step
+            runs[c].seconds += step_seconds
         if progress is not None:
             progress(Progress(step, config.steps, len(active), n_classes))
         if step % config.eval_every and step != config.steps:
@@ -234,44 +268,21 @@ def optimize(
             images = parameterization()[index]
         score, p_target = scorer(images, index)
         _check_finite(score, index, targets, model)
-        improved = score > best_score[index]
-        best_score[index] = torch.where(improved, score, best_score[index])
-        best_p[index] = torch.where(improved, p_target, best_p[index])
-        best_images[index] = torch.where(improved[:, None, None, None], images, best_images[index])
-
+        best.update(index, score, p_target, images)
         class_score = score.view(-1, copies).max(dim=1)
         class_p = p_target.view(-1, copies).gather(1, class_score.indices[:, None]).squeeze(1)
-        still_active = []
-        for c, value, p in zip(active, class_score.values.tolist(), class_p.tolist()):
-            histories[c].append(HistoryPoint(step, value, p))
-            if value > patience_reference[c] + config.min_delta:
-                patience_reference[c] = value
-                last_improvement[c] = step
-            if step - last_improvement[c] >= config.patience and step < config.steps:
-                early_stopped[c] = True
-            else:
-                still_active.append(c)
-        active = still_active
+        points = zip(active, class_score.values.tolist(), class_p.tolist())
+        active = [c for c, value, p in points
+                  if not runs[c].record(HistoryPoint(step, value, p), config)]
         if not active:
             break
 
-    seconds = time.perf_counter() - start
-    best_score, best_p = best_score.view(n_classes, copies), best_p.view(n_classes, copies)
-    best_copy = best_score.argmax(dim=1)
     results = []
-    for c, target in enumerate(classes):
-        i = c * copies + int(best_copy[c])
-        results.append(ClassResult(
-            target=target,
-            image=best_images[i].detach().float().cpu().clone(),
-            objective=float(best_score[c, best_copy[c]]),
-            p_target=float(best_p[c, best_copy[c]]),
-            steps=steps_taken[c],
-            early_stopped=early_stopped[c],
-            seconds=class_seconds[c],
-            history=histories[c],
-        ))
-    return OptimizationResult(results, seconds, image_steps, str(device))
+    for c, (target, run) in enumerate(zip(classes, runs)):
+        image, score, p = best.of_class(c, copies)
+        results.append(ClassResult(target, image, score, p, run.steps, run.early_stopped,
+                                   run.seconds, run.history))
+    return OptimizationResult(results, time.perf_counter() - start, image_steps, str(device))
 
 
 def _sample_index(active: list[int], copies: int, device: torch.device) -> torch.Tensor:
