@@ -99,8 +99,18 @@ def summarize(table: pd.DataFrame, params: Params) -> dict:
     return summary
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def transfer_table(summary: dict) -> list[str]:
+    """Markdown rows: per variant, top-1 by the other models first, then by the own model."""
+    lines = ["| variant | transfer top-1 | self top-1 |", "| --- | --- | --- |"]
+    for variant in VARIANTS:
+        entry = summary[variant]
+        lines.append(f"| {variant} | {percent(entry.get('transfer_top1'))} | "
+                     f"{percent(entry['self_top1'])} |")
+    return lines
 
 
 def markdown_table(summary: dict, params: Params) -> str:
@@ -112,21 +122,16 @@ def markdown_table(summary: dict, params: Params) -> str:
         "parentheses). Transfer: images scored by models other than the one they were made "
         "for; self: by their own model.",
         "",
-        "| variant | transfer top-1 | self top-1 |",
-        "| --- | --- | --- |",
+        *transfer_table(summary),
     ]
-    for variant in VARIANTS:
-        entry = summary[variant]
-        lines.append(f"| {variant} | {_percent(entry.get('transfer_top1'))} | "
-                     f"{_percent(entry['self_top1'])} |")
     for variant in VARIANTS:
         lines += ["", f"## {variant}: rows made for, columns scored by", "",
                   "| images made for | " + " | ".join(evaluators) + " |",
                   "| --- |" + " --- |" * len(evaluators)]
         for generator in generators:
             cells = [
-                f"{_percent(summary[variant][generator][e]['top1'])} "
-                f"({_percent(summary[variant][generator][e]['center_top1'])})"
+                f"{percent(summary[variant][generator][e]['top1'])} "
+                f"({percent(summary[variant][generator][e]['center_top1'])})"
                 for e in evaluators
             ]
             lines.append(f"| {generator} | " + " | ".join(cells) + " |")

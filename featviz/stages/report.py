@@ -13,6 +13,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from featviz.errors import InputError
+from featviz.stages.cross_evaluate import percent, transfer_table
 from featviz.stages.outputs import (
     CROSS_EVAL_IMAGES,
     CROSS_EVAL_METRICS,
@@ -85,10 +86,6 @@ def own_and_others(summary: dict, params: Params) -> list[tuple[str, list[float 
     return rows
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
 def summary_markdown(params: Params, summary: dict) -> str:
     lines = [
         "## featviz cross-evaluation",
@@ -96,18 +93,13 @@ def summary_markdown(params: Params, summary: dict) -> str:
         f"Top-1 accuracy over {summary['views']} random views per image; transfer = scored by "
         "models other than the one the images were made for.",
         "",
-        "| variant | transfer top-1 | self top-1 |",
-        "| --- | --- | --- |",
+        *transfer_table(summary),
     ]
-    for variant in VARIANTS:
-        entry = summary[variant]
-        lines.append(f"| {variant} | {_percent(entry.get('transfer_top1'))} | "
-                     f"{_percent(entry['self_top1'])} |")
     lines += ["", "| evaluator | " + " | ".join(
         f"{variant}: own images | {variant}: other models' images" for variant in VARIANTS) + " |",
         "| --- |" + " --- |" * (2 * len(VARIANTS))]
     for evaluator, cells in own_and_others(summary, params):
-        lines.append(f"| {evaluator} | " + " | ".join(_percent(c) for c in cells) + " |")
+        lines.append(f"| {evaluator} | " + " | ".join(percent(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -137,7 +129,7 @@ def heatmap_png(summary: dict, params: Params) -> bytes:
                        top + cell_h - 2)
                 draw.rectangle(box, fill=(shade, 160 + int(95 * (1 - value)), shade))
                 text_color = "white" if value > 0.6 else "black"
-                draw.text((box[0] + 50, top + 14), _percent(value), fill=text_color, font=font)
+                draw.text((box[0] + 50, top + 14), percent(value), fill=text_color, font=font)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -168,20 +160,27 @@ th { background: #f3f3f3; }
 
 def render_html(params: Params, summary: dict, scores: pd.DataFrame,
                 timings: dict[str, float]) -> str:
-    esc = html.escape
     parts = ["<!doctype html>", "<html lang='en'><head><meta charset='utf-8'>",
              "<title>featviz report</title>", f"<style>{STYLE}</style></head><body>",
-             "<h1>featviz report</h1>"]
+             "<h1>featviz report</h1>",
+             *_cross_evaluation_section(params, summary),
+             *_gallery_section(params, scores),
+             *_run_section(params, timings),
+             "</body></html>"]
+    return "\n".join(parts) + "\n"
 
-    parts += ["<h2>Cross-evaluation</h2>",
+
+def _cross_evaluation_section(params: Params, summary: dict) -> list[str]:
+    esc = html.escape
+    parts = ["<h2>Cross-evaluation</h2>",
               f"<p>Top-1 accuracy over {summary['views']} random views per image "
               "(centered view in parentheses).</p>",
               "<table id='transfer'><tr><th>variant</th><th>transfer top-1</th>"
               "<th>self top-1</th></tr>"]
     for variant in VARIANTS:
         entry = summary[variant]
-        parts.append(f"<tr><td>{variant}</td><td>{_percent(entry.get('transfer_top1'))}</td>"
-                     f"<td>{_percent(entry['self_top1'])}</td></tr>")
+        parts.append(f"<tr><td>{variant}</td><td>{percent(entry.get('transfer_top1'))}</td>"
+                     f"<td>{percent(entry['self_top1'])}</td></tr>")
     parts.append("</table>")
     parts.append(f"<img class='heatmap' alt='cross-evaluation heatmap' "
                  f"src='{_data_uri(heatmap_png(summary, params))}'>")
@@ -191,8 +190,8 @@ def render_html(params: Params, summary: dict, scores: pd.DataFrame,
                      + "".join(f"<th>{esc(e)}</th>" for e in params.evaluators) + "</tr>")
         for generator in params.grid_models:
             cells = "".join(
-                f"<td>{_percent(summary[variant][generator][e]['top1'])} "
-                f"({_percent(summary[variant][generator][e]['center_top1'])})</td>"
+                f"<td>{percent(summary[variant][generator][e]['top1'])} "
+                f"({percent(summary[variant][generator][e]['center_top1'])})</td>"
                 for e in params.evaluators)
             parts.append(f"<tr><th>{esc(generator)}</th>{cells}</tr>")
         parts.append("</table>")
@@ -201,11 +200,15 @@ def render_html(params: Params, summary: dict, scores: pd.DataFrame,
         + "</tr>")
     for evaluator, cells in own_and_others(summary, params):
         parts.append(f"<tr><th>{esc(evaluator)}</th>"
-                     + "".join(f"<td>{_percent(c)}</td>" for c in cells) + "</tr>")
+                     + "".join(f"<td>{percent(c)}</td>" for c in cells) + "</tr>")
     parts.append("</table>")
+    return parts
 
+
+def _gallery_section(params: Params, scores: pd.DataFrame) -> list[str]:
+    esc = html.escape
     columns = [(v, m) for v in VARIANTS for m in params.grid_models]
-    parts += ["<h2>Gallery</h2>",
+    parts = ["<h2>Gallery</h2>",
               "<p>Under each image: every evaluator's top-1 class on the centered view and its "
               "p(target); green when the top-1 class is the target.</p>",
               "<table class='gallery'><tr><th>class</th>"
@@ -228,8 +231,12 @@ def render_html(params: Params, summary: dict, scores: pd.DataFrame,
                              "</ul></td>")
             parts.append("</tr>")
     parts.append("</table>")
+    return parts
 
-    parts += ["<h2>Run</h2>", "<table id='params'>",
+
+def _run_section(params: Params, timings: dict[str, float]) -> list[str]:
+    esc = html.escape
+    parts = ["<h2>Run</h2>", "<table id='params'>",
               f"<tr><th>models</th><td>{esc(', '.join(params.grid_models))}</td></tr>",
               f"<tr><th>evaluators</th><td>{esc(', '.join(params.evaluators))}</td></tr>"]
     for class_set in params.grid_class_sets:
@@ -242,5 +249,5 @@ def render_html(params: Params, summary: dict, scores: pd.DataFrame,
     parts.append("</table><table id='timings'><tr><th>stage</th><th>wall seconds</th></tr>")
     for stage, seconds in timings.items():
         parts.append(f"<tr><td>{esc(stage)}</td><td>{seconds:.1f}</td></tr>")
-    parts.append("</table></body></html>")
-    return "\n".join(parts) + "\n"
+    parts.append("</table>")
+    return parts
