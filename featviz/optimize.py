@@ -29,7 +29,7 @@ EVAL_CROP_SCALE = (0.5, 1.0)
 class OptimizationConfig:
     parameterization: str = "fourier"
     image_size: int = 256
-    steps: int = 200
+    steps: int = 160
     copies: int = 1
     optimizer: str | None = None  # None: the parameterization's default
     lr: float | None = None  # None: the parameterization's default

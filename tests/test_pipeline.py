@@ -27,6 +27,7 @@ def test_edits_rerun_exactly_the_stages_they_affect(project):
         "generate-plain@efficientnet_lite0-tiny2",
         "generate-augmented@efficientnet_lite0-tiny2",
         "cross-evaluate",
+        "report",
     }
 
     params["class_sets"]["tiny2"] = [3]
