@@ -1,0 +1,1 @@
+"""featviz: feature visualization by activation maximization for image classifiers."""
