@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from featviz.models import Classifier
-from featviz.optimize import check_classes, resolve_device
+from featviz.optimize import autocast, check_classes, resolve_device
 from featviz.transforms import Augmentation, center_view
 
 IMAGES_PER_CHUNK = 8
@@ -55,7 +55,7 @@ def evaluate_images(
 def _score_chunk(model, images, targets, augmentation, views, generator) -> list[ImageScores]:
     n, size = len(images), model.input_size
     random_views = augmentation(images.repeat_interleave(views, dim=0), size, generator)
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=images.device.type == "cuda"):
+    with autocast(images.device):
         logits = model(torch.cat([center_view(images, size), random_views])).float()
     probabilities = logits.softmax(dim=1)
     all_targets = torch.cat([targets, targets.repeat_interleave(views)])

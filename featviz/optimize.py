@@ -18,7 +18,7 @@ import torch
 from featviz.errors import InputError, NonFiniteLossError
 from featviz.models import Classifier
 from featviz.objectives import Objective
-from featviz.parameterizations import PARAMETERIZATIONS, make_parameterization
+from featviz.parameterizations import check_parameterization, make_parameterization
 from featviz.transforms import Augmentation, center_view, crop_matrices, warp
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -42,11 +42,7 @@ class OptimizationConfig:
     device: str | None = None  # None: CUDA when available, else CPU
 
     def __post_init__(self) -> None:
-        if self.parameterization not in PARAMETERIZATIONS:
-            raise InputError(f"unknown parameterization {self.parameterization!r}: use one of "
-                             f"{', '.join(PARAMETERIZATIONS)}")
-        if self.image_size < 8:
-            raise InputError(f"image_size must be at least 8 pixels, got {self.image_size}")
+        check_parameterization(self.parameterization, self.image_size)
         for name in ("steps", "copies", "eval_every", "eval_views", "patience"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)}")
@@ -152,7 +148,7 @@ class _Scorer:
             repeated = images.repeat_interleave(crops, dim=0)
             views.append(warp(repeated, self.matrices[index.cpu()].flatten(0, 1), self.size))
         targets = self.targets[index]
-        with _autocast(self.device):
+        with autocast(self.device):
             logits = self.model(torch.cat(views)).float()
         k = len(index)
         center_logits = logits[:k]
@@ -166,7 +162,8 @@ class _Scorer:
         return per_image, p_target
 
 
-def _autocast(device: torch.device):
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; a no-op elsewhere."""
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
@@ -247,7 +244,7 @@ def optimize(
         index = _sample_index(active, copies, device)
         images = parameterization()[index]
         views = augmentation(images, size, generator)
-        with _autocast(device):
+        with autocast(device):
             logits = model(views).float()
         scores = objective(logits, images, targets[index])
         optimizer.zero_grad(set_to_none=True)

@@ -114,13 +114,17 @@ PARAMETERIZATIONS: dict[str, type[Parameterization]] = {
 }
 
 
-def make_parameterization(
-    kind: str, batch: int, size: int, generator: torch.Generator
-) -> Parameterization:
+def check_parameterization(kind: str, size: int) -> None:
     if kind not in PARAMETERIZATIONS:
         raise InputError(
             f"unknown parameterization {kind!r}: use one of {', '.join(PARAMETERIZATIONS)}"
         )
     if size < 8:
-        raise InputError(f"image size must be at least 8 pixels, got {size}")
+        raise InputError(f"image_size must be at least 8 pixels, got {size}")
+
+
+def make_parameterization(
+    kind: str, batch: int, size: int, generator: torch.Generator
+) -> Parameterization:
+    check_parameterization(kind, size)
     return PARAMETERIZATIONS[kind](batch, size, generator)

@@ -40,6 +40,7 @@ def cross_evaluate(params_path: Path) -> None:
     image_sets = load_image_sets(params)
     evaluators = params.evaluators
     rows = []
+    done = 0
     with progress_reporter("cross-evaluate", len(evaluators) * len(image_sets)) as update:
         for evaluator_key in evaluators:
             entry = params.model(evaluator_key)
@@ -53,7 +54,8 @@ def cross_evaluate(params_path: Path) -> None:
                      **asdict(score)}
                     for target, score in zip(classes, scores)
                 ]
-                update(len(rows) // len(classes), evaluator_key)
+                done += 1
+                update(done, evaluator_key)
     table = pd.DataFrame(rows)
     summary = summarize(table, params)
     summary["wall_seconds"] = round(time.perf_counter() - start, 1)
