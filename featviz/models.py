@@ -28,6 +28,7 @@ import torchvision
 from torch import nn
 
 from featviz.errors import InputError, WeightsUnavailableError
+from featviz.folding import fold_batch_norms
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -43,7 +44,10 @@ DOWNLOAD_TIMEOUT_S = 30
 
 
 class Classifier(nn.Module):
-    """A frozen ImageNet-style classifier whose input is RGB in [0, 1] at ``input_size``."""
+    """A frozen ImageNet-style classifier whose input is RGB in [0, 1] at ``input_size``.
+
+    Its batch norms are folded into the convolutions before them (see ``featviz.folding``).
+    """
 
     def __init__(
         self,
@@ -56,12 +60,14 @@ class Classifier(nn.Module):
     ) -> None:
         super().__init__()
         self.name = name
-        self.net = net
+        net.requires_grad_(False).eval()
+        generator = torch.Generator().manual_seed(0)
+        self.net = fold_batch_norms(net, torch.rand((1, 3, input_size, input_size),
+                                                    generator=generator))
         self.input_size = input_size
         self.class_names = class_names
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
-        self.net.requires_grad_(False)
         self.to(memory_format=torch.channels_last)
         self.eval()
 

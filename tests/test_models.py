@@ -2,6 +2,7 @@ import pytest
 import skimage.data
 import torch
 import torch.nn.functional as F
+import torchvision
 from safetensors.torch import save_file
 
 from featviz.errors import InputError, WeightsUnavailableError
@@ -85,8 +86,8 @@ def test_unknown_torchvision_weights_name_lists_valid_ones():
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
 def test_local_state_dict_is_loaded(tmp_path, suffix):
-    source = load_model("resnet18", weights="random")
-    state = {k: v.contiguous() for k, v in source.net.state_dict().items()}
+    source = torchvision.models.resnet18().eval()
+    state = {k: v.contiguous() for k, v in source.state_dict().items()}
     path = tmp_path / f"resnet18{suffix}"
     if suffix == ".safetensors":
         save_file(state, str(path))
@@ -94,8 +95,10 @@ def test_local_state_dict_is_loaded(tmp_path, suffix):
         torch.save(state, path)
     assert weights_available("resnet18", str(path))
     loaded = load_model("resnet18", weights=str(path))
-    for key, value in loaded.net.state_dict().items():
-        assert torch.equal(value, state[key])
+    images = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        expected = source((images - loaded.mean) / loaded.std)
+        assert torch.allclose(loaded(images), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_local_weights_that_do_not_fit_name_the_file(tmp_path):
