@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from featviz.allocator import keep_freed_memory
 from featviz.errors import InputError
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ def _run(stage: Callable[[], None]) -> None:
 @app.callback()
 def main() -> None:
     """Feature visualization by activation maximization, as a reproducible DVC pipeline."""
+    keep_freed_memory()
 
 
 @app.command("models")
