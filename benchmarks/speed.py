@@ -12,6 +12,11 @@ Measured, each in a fresh child process so that its peak memory is its own:
   to the input, counted by torch's FlopCounterMode) x image-steps per second, over the fp32
   matmul FLOP/s measured here. The plain loop's weight gradients are work the method does not
   need, so they do not count as useful FLOPs.
+- torch.compile: featviz's model step eager and compiled, with the compile time.
+
+The reference recipe and the plain loop run the networks as published, with the default
+allocator. featviz folds batch norms into the convolutions before them (featviz.folding) and,
+like the featviz command, keeps freed memory in the process (featviz.allocator).
 
 On CUDA (bf16 autocast for featviz) the throughput runs use resnet50 and vit_b_16 with random
 weights: speed does not depend on weight values, and time to quality needs real weights.
@@ -31,14 +36,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 import torchvision.transforms.v2 as T
 from torch.utils.flop_counter import FlopCounterMode
 
+from featviz.allocator import keep_freed_memory
 from featviz.models import load_model
 from featviz.objectives import class_objective
-from featviz.optimize import OptimizationConfig, optimize
+from featviz.optimize import OptimizationConfig, autocast, optimize
 from featviz.transforms import center_view, preset
 
 REFERENCE_CLASSES = [207, 294, 398, 409, 455, 531, 681, 724, 851, 852]
@@ -54,6 +61,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def load_as_published(model_name: str, weights: str | None = None):
+    """The classifier without featviz's batch-norm folding, as a plain PyTorch loop has it."""
+    with mock.patch("featviz.models.fold_batch_norms", lambda net, example: net):
+        return load_model(model_name, weights)
+
+
 def _plain_network(model):
     """The classifier as a plain PyTorch loop has it: weights requiring grad, default layout."""
     net = model.net.to(memory_format=torch.contiguous_format).requires_grad_(True)
@@ -65,7 +78,7 @@ def reference_time_to_quality(model_name: str, classes: list[int], cap_s: float,
     """The reference recipe, one class after another, until p >= 0.9 or its own stop rule."""
     torch.manual_seed(0)
     device = torch.device(device)
-    model = load_model(model_name).to(device)
+    model = load_as_published(model_name).to(device)
     network = _plain_network(model)
     size = model.input_size
     crop = T.RandomResizedCrop(size, scale=(0.1, 1.0), antialias=True)
@@ -137,7 +150,7 @@ def plain_loop_throughput(model_name: str, weights: str | None, batch: int, step
                           device: str) -> dict:
     torch.manual_seed(0)
     device = torch.device(device)
-    model = load_model(model_name, weights).to(device)
+    model = load_as_published(model_name, weights).to(device)
     network = _plain_network(model)
     crop = T.RandomResizedCrop(model.input_size, scale=(0.1, 1.0), antialias=True)
     logits = torch.randn(batch, 3, 256, 256, device=device).requires_grad_(True)
@@ -176,9 +189,39 @@ def featviz_throughput(model_name: str, weights: str | None, classes: int, copie
             "image_steps_per_second": round(classes * copies * steps / seconds, 2)}
 
 
+def compile_throughput(model_name: str, weights: str | None, batch: int, steps: int,
+                       device: str) -> dict:
+    """featviz's model step (forward, backward to the input) eager and under torch.compile:
+    steady-state image-steps per second of each, and the one-off seconds of the first compiled
+    step (compilation), which every generate stage would pay again."""
+    device = torch.device(device)
+    model = load_model(model_name, weights).to(device)
+    images = torch.rand(batch, 3, model.input_size, model.input_size, device=device)
+    targets = torch.arange(batch, device=device) % model.num_classes
+
+    def seconds_per_step(network, repeats: int) -> float:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            views = images.clone().requires_grad_(True)
+            with autocast(device):
+                logits = network(views).float()
+            logits.gather(1, targets[:, None]).sum().backward()
+        _sync(device)
+        return (time.perf_counter() - start) / repeats
+
+    seconds_per_step(model, 1)
+    eager = seconds_per_step(model, steps)
+    compiled = torch.compile(model)
+    compile_seconds = seconds_per_step(compiled, 1)
+    fast = seconds_per_step(compiled, steps)
+    return {"batch": batch, "compile_seconds": round(compile_seconds, 1),
+            "eager_image_steps_per_second": round(batch / eager, 2),
+            "compiled_image_steps_per_second": round(batch / fast, 2)}
+
+
 def flops_per_image_step(model_name: str, weights: str | None) -> dict:
-    """Forward and backward-to-the-input FLOPs for one image."""
-    model = load_model(model_name, weights)
+    """Forward and backward-to-the-input FLOPs for one image of the published network."""
+    model = load_as_published(model_name, weights)
     image = torch.rand(1, 3, model.input_size, model.input_size, requires_grad=True)
     with FlopCounterMode(display=False) as counter:
         model(image).sum().backward()
@@ -204,8 +247,12 @@ MEASUREMENTS = {
     "featviz_time_to_quality": featviz_time_to_quality,
     "plain_loop_throughput": plain_loop_throughput,
     "featviz_throughput": featviz_throughput,
+    "compile_throughput": compile_throughput,
     "flops_per_image_step": flops_per_image_step,
 }
+
+
+FEATVIZ_MEASUREMENTS = ("featviz_time_to_quality", "featviz_throughput", "compile_throughput")
 
 
 def run_child(name: str, **kwargs) -> dict:
@@ -218,6 +265,8 @@ def run_child(name: str, **kwargs) -> dict:
 
 def child_main(name: str, kwargs: dict) -> None:
     torch.set_num_threads(os.cpu_count() or 1)
+    if name in FEATVIZ_MEASUREMENTS:
+        keep_freed_memory()  # as the featviz command does
     result = MEASUREMENTS[name](**kwargs)
     if torch.cuda.is_available() and kwargs.get("device", "cpu").startswith("cuda"):
         result["peak_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
@@ -252,6 +301,8 @@ def cpu_benchmark(quick: bool) -> dict:
                       batch=batch_classes * copies, steps=throughput_steps, device="cpu")
     fast = run_child("featviz_throughput", model_name=model, weights=None, classes=batch_classes,
                      copies=copies, steps=throughput_steps, device="cpu")
+    compiled = run_child("compile_throughput", model_name=model, weights=None,
+                         batch=batch_classes * copies, steps=throughput_steps, device="cpu")
     flops = run_child("flops_per_image_step", model_name=model, weights=None)
     peak = matmul_flops_per_second("cpu")
     fraction = {
@@ -269,7 +320,8 @@ def cpu_benchmark(quick: bool) -> dict:
         "model": model, "classes": classes, "quick": quick,
         "reference_time_to_quality": reference, "featviz_time_to_quality": ours,
         "plain_loop_throughput": plain, "featviz_throughput": fast,
-        "flops_per_image_step": flops, "matmul_gflops": round(peak / 1e9, 1),
+        "compile_throughput": compiled, "flops_per_image_step": flops,
+        "matmul_gflops": round(peak / 1e9, 1),
         "fraction_of_peak": {k: round(v, 4) for k, v in fraction.items()},
         "ratios": ratios,
     }
@@ -283,7 +335,10 @@ def gpu_benchmark(quick: bool) -> dict:
                           steps=steps, device="cuda")
         fast = run_child("featviz_throughput", model_name=model, weights="random", classes=16,
                          copies=4, steps=steps, device="cuda")
+        compiled = run_child("compile_throughput", model_name=model, weights="random", batch=64,
+                             steps=steps, device="cuda")
         results[model] = {"plain_loop_throughput": plain, "featviz_throughput": fast,
+                          "compile_throughput": compiled,
                           "ratio": round(fast["image_steps_per_second"]
                                          / plain["image_steps_per_second"], 2)}
     return results
