@@ -29,7 +29,7 @@ EVAL_CROP_SCALE = (0.5, 1.0)
 class OptimizationConfig:
     parameterization: str = "fourier"
     image_size: int = 256
-    steps: int = 160
+    steps: int = 288
     copies: int = 1
     optimizer: str | None = None  # None: the parameterization's default
     lr: float | None = None  # None: the parameterization's default
@@ -242,7 +242,7 @@ def optimize(
     for step in range(1, config.steps + 1):
         step_start = time.perf_counter()
         index = _sample_index(active, copies, device)
-        images = parameterization()[index]
+        images = _active_images(parameterization, index)
         views = augmentation(images, size, generator)
         with autocast(device):
             logits = model(views).float()
@@ -262,7 +262,7 @@ def optimize(
 
         _check_finite(scores, index, targets, model)
         with torch.no_grad():
-            images = parameterization()[index]
+            images = _active_images(parameterization, index)
         score, p_target = scorer(images, index)
         _check_finite(score, index, targets, model)
         best.update(index, score, p_target, images)
@@ -285,6 +285,13 @@ def optimize(
 def _sample_index(active: list[int], copies: int, device: torch.device) -> torch.Tensor:
     classes = torch.tensor(active)
     return (classes[:, None] * copies + torch.arange(copies)).flatten().to(device)
+
+
+def _active_images(parameterization: torch.nn.Module, index: torch.Tensor) -> torch.Tensor:
+    """The rendered images of the active samples; no indexing (and no scatter in the backward
+    pass) while every sample is active."""
+    images = parameterization()
+    return images if len(index) == len(images) else images[index]
 
 
 def _check_finite(values: torch.Tensor, index: torch.Tensor, targets: torch.Tensor,
