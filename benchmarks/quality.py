@@ -2,10 +2,10 @@
 Prints JSON.
 
 Each run is `dvc exp run` of the committed HEAD (its code and params) in a fresh clone, so
-nothing here touches this workspace: the default params, or the long recipe (the issue's full budget: 200 steps x 4
-copies per class, early stopping off), with `generate.seed` set. One run's cross-evaluation
-numbers move by several points with the seed on ten classes, so the recipes are compared by
-their means over the seeds.
+nothing here touches this workspace: the default params, or the long recipe (the speed issue's
+full budget: 200 steps x 4 copies per class, early stopping off), with
+`generate.seed` set. On ten classes one run's cross-evaluation numbers move by several points
+with the seed, so the recipes are compared by their means over the seeds.
 
     python benchmarks/quality.py --quick                   # two classes, a few steps
     python benchmarks/quality.py --seeds 0 1 2             # about 1.5 hours on 2 CPU cores

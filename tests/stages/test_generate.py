@@ -62,7 +62,8 @@ def test_unknown_keys_exit_2_with_one_line_and_no_outputs(project, args, message
 def test_class_outside_the_models_classes_exits_2(project):
     write_params(project, tiny_params(class_sets={"tiny": [1, 1000]}))
     result = invoke("generate-plain", "--model", "efficientnet_lite0", "--class-set", "tiny")
-    assert result.exit_code == 2 and "class_sets.tiny: class index 1000 is outside 0..999" in result.output
+    assert result.exit_code == 2
+    assert "class_sets.tiny: class index 1000 is outside 0..999" in result.output
     assert_no_outputs(project)
 
 
