@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from speed import machine  # this folder is on sys.path when the script runs
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 RECIPES = {
@@ -77,9 +76,7 @@ def main() -> None:
             for recipe, overrides in recipes.items()}
     mean = {recipe: means(by_seed) for recipe, by_seed in runs.items()}
     report = {
-        "machine": {"processor": platform.processor() or platform.machine(),
-                    "cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
-                    "torch": torch.__version__},
+        "machine": machine(),
         "commit": commit,
         "quick": args.quick,
         "recipes": {recipe: [*common, *overrides] for recipe, overrides in recipes.items()},
