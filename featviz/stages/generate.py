@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from featviz.errors import InputError
 from featviz.models import load_model
 from featviz.optimize import OptimizationResult, check_classes, optimize
 from featviz.stages.outputs import (
@@ -22,7 +21,7 @@ from featviz.stages.outputs import (
     write_json,
     write_text,
 )
-from featviz.stages.params import load_params
+from featviz.stages.params import load_params, prefixed
 from featviz.stages.progress import progress_reporter
 
 
@@ -33,10 +32,7 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
     classes = params.class_set(class_set)
     config = params.optimization_for(entry)
     model = load_model(entry.name, entry.weights)
-    try:
-        check_classes(model, classes)
-    except InputError as error:
-        raise InputError(f"class_sets.{class_set}: {error}") from None
+    prefixed(f"class_sets.{class_set}", lambda: check_classes(model, classes))
     with progress_reporter(f"{variant} {grid_point(model_key, class_set)}", config.steps) as update:
         result = optimize(
             model, classes, params.objective, params.augmentations[variant], config,

@@ -75,16 +75,16 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     grid_class_sets = _key_list(grid["class_sets"], "grid.class_sets", class_sets)
     generate = _mapping(raw, "generate")
     _check_keys(generate, (*OBJECTIVE_KEYS, *OPTIMIZATION_KEYS), "generate")
-    objective = _prefixed("generate", lambda: class_objective(
+    objective = prefixed("generate", lambda: class_objective(
         **{k: generate[k] for k in OBJECTIVE_KEYS if k in generate}))
-    optimization = _prefixed("generate", lambda: OptimizationConfig(
+    optimization = prefixed("generate", lambda: OptimizationConfig(
         **{k: generate[k] for k in OPTIMIZATION_KEYS if k in generate}))
     augmentations = {}
     for variant in VARIANTS:
         section = _mapping(raw, variant)
         _check_keys(section, ("augmentation",), variant, required=("augmentation",))
         augmentation = _mapping(section, "augmentation", variant)
-        augmentations[variant] = _prefixed(f"{variant}.augmentation",
+        augmentations[variant] = prefixed(f"{variant}.augmentation",
                                            lambda: Augmentation.from_dict(augmentation))
     cross = _mapping(raw, "cross_evaluate")
     _check_keys(cross, ("views", "seed", "extra_evaluators"), "cross_evaluate",
@@ -166,7 +166,9 @@ def _key_list(value: Any, where: str, known: dict, allow_empty: bool = False) ->
     return list(value)
 
 
-def _prefixed(where: str, build):
+def prefixed(where: str, build):
+    """``build()``, with the params key ``where`` put before the message of an InputError or a
+    TypeError (a bad keyword) that it raises."""
     try:
         return build()
     except InputError as error:
