@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from speed import machine  # this folder is on sys.path when the script runs
+from speed import machine, print_report  # this folder is on sys.path when the script runs
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 RECIPES = {
@@ -88,11 +88,7 @@ def main() -> None:
             for variant in VARIANTS
         },
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
+    print_report(report, args.output)
 
 
 if __name__ == "__main__":

@@ -344,6 +344,15 @@ def gpu_benchmark(quick: bool) -> dict:
     return results
 
 
+def print_report(report: dict, output: Path | None) -> None:
+    """Print the JSON report and, when asked, also write it to ``output``."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 classes, capped times")
@@ -357,11 +366,7 @@ def main() -> None:
     report = {"machine": machine(), "cpu": cpu_benchmark(args.quick)}
     if torch.cuda.is_available():
         report["gpu"] = gpu_benchmark(args.quick)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
+    print_report(report, args.output)
 
 
 if __name__ == "__main__":
