@@ -179,8 +179,7 @@ def featviz_throughput(model_name: str, weights: str | None, classes: int, copie
     """Steady state, as for the plain loop: from the end of the first step (one-off kernel
     set-up) to the end of the last; featviz's periodic evaluations stay on the clock."""
     model = load_model(model_name, weights)
-    config = OptimizationConfig(steps=steps + 1, copies=copies, patience=steps + 2,
-                                device=device)
+    config = OptimizationConfig(steps=steps + 1, copies=copies, patience=None, device=device)
     stamps: dict[int, float] = {}
     optimize(model, list(range(classes)), class_objective("logit"), preset("plain"), config,
              progress=lambda p: stamps.__setitem__(p.step, time.perf_counter()))

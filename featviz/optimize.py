@@ -4,7 +4,8 @@ The batch holds ``copies`` independently initialized images per class. Every ``e
 steps each image is scored on a fixed set of views (the centered full view plus crops drawn once
 from the seed), so early stopping and the choice of the best image do not depend on one noisy
 random crop. A class whose score has not risen by ``min_delta`` for ``patience`` steps leaves
-the batch. The best image per class is a detached copy taken at its best evaluation.
+the batch (with ``patience`` None every class runs all ``steps``). The best image per class is a
+detached copy taken at its best evaluation.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class OptimizationConfig:
     lr: float | None = None  # None: the parameterization's default
     eval_every: int = 10
     eval_views: int = 2
-    patience: int = 40
+    patience: int | None = 40  # None: no early stopping
     min_delta: float = 0.05
     seed: int = 0
     view_size: int | None = None  # None: the model's input size
@@ -43,7 +44,8 @@ class OptimizationConfig:
 
     def __post_init__(self) -> None:
         check_parameterization(self.parameterization, self.image_size)
-        for name in ("steps", "copies", "eval_every", "eval_views", "patience"):
+        positive = ("steps", "copies", "eval_every", "eval_views")
+        for name in positive if self.patience is None else (*positive, "patience"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.lr is not None and self.lr <= 0:
@@ -206,7 +208,8 @@ class _ClassRun:
         if point.objective > self.reference + config.min_delta:
             self.reference, self.last_improvement = point.objective, point.step
         waited = point.step - self.last_improvement
-        self.early_stopped = waited >= config.patience and point.step < config.steps
+        self.early_stopped = (config.patience is not None and waited >= config.patience
+                              and point.step < config.steps)
         return self.early_stopped
 
 

@@ -81,6 +81,13 @@ def test_early_stopped_class_leaves_the_batch(lite0):
     assert result.image_steps == config.copies * (stopped.steps + running.steps)
 
 
+def test_without_patience_every_class_runs_all_steps(lite0):
+    config = small_config(steps=20, patience=None, min_delta=0.01)
+    result = optimize(lite0, [1, 2], StopsImproving(), preset("plain"), config)
+    assert [(c.steps, c.early_stopped) for c in result.classes] == [(20, False), (20, False)]
+    assert result.image_steps == config.copies * 2 * 20
+
+
 class Exploding(Objective):
     name = "exploding"
 
