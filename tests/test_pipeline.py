@@ -37,6 +37,17 @@ def test_edits_rerun_exactly_the_stages_they_affect(project):
         "generate-plain@efficientnet_lite0-tiny",
         "generate-plain@efficientnet_lite0-tiny2",
         "cross-evaluate",
+        "report",
+    }
+
+    params["plain"]["augmentation"]["crop_scale"] = [0.1, 1.0]
+    params["augmented"]["steps"] = 4
+    write_params(project, params)
+    assert dvc_status(project) == {
+        "generate-augmented@efficientnet_lite0-tiny",
+        "generate-augmented@efficientnet_lite0-tiny2",
+        "cross-evaluate",
+        "report",
     }
 
 

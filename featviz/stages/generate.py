@@ -30,18 +30,18 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
     params = load_params(params_path)
     entry = params.model(model_key)
     classes = params.class_set(class_set)
-    config = params.optimization_for(entry)
+    config = params.optimization_for(variant, entry)
     model = load_model(entry.name, entry.weights)
     prefixed(f"class_sets.{class_set}", lambda: check_classes(model, classes))
     with progress_reporter(f"{variant} {grid_point(model_key, class_set)}", config.steps) as update:
         result = optimize(
-            model, classes, params.objective, params.augmentations[variant], config,
+            model, classes, params.objectives[variant], params.augmentations[variant], config,
             progress=lambda p: update(p.step, f"{p.active_classes}/{p.total_classes} running"),
         )
     write_images(images_dir(variant, model_key, class_set),
                  {image_filename(c.target): c.image for c in result.classes})
     write_text(history_path(variant, model_key, class_set), history_csv(result))
-    metrics = generate_metrics(result, params.objective.name)
+    metrics = generate_metrics(result, params.objectives[variant].name)
     metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
     write_json(generate_metrics_path(variant, model_key, class_set), metrics)
 

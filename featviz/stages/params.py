@@ -18,6 +18,7 @@ SECTIONS = ("models", "class_sets", "grid", "generate", *VARIANTS, "cross_evalua
 MODEL_KEYS = ("name", "weights", "view_size")
 OBJECTIVE_KEYS = ("objective", "l2", "tv")
 OPTIMIZATION_KEYS = tuple(f.name for f in fields(OptimizationConfig) if f.name != "view_size")
+GENERATE_KEYS = (*OBJECTIVE_KEYS, *OPTIMIZATION_KEYS)  # a variant section may override any
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ class Params:
     class_sets: dict[str, list[int]]
     grid_models: list[str]
     grid_class_sets: list[str]
-    objective: Objective
-    optimization: OptimizationConfig
+    objectives: dict[str, Objective]  # by variant
+    optimizations: dict[str, OptimizationConfig]  # by variant
     augmentations: dict[str, Augmentation]
     eval_views: int
     eval_seed: int
@@ -53,8 +54,9 @@ class Params:
                              f"{', '.join(self.class_sets)}")
         return self.class_sets[key]
 
-    def optimization_for(self, model: ModelEntry) -> OptimizationConfig:
-        return OptimizationConfig(**{**self.optimization.__dict__, "view_size": model.view_size})
+    def optimization_for(self, variant: str, model: ModelEntry) -> OptimizationConfig:
+        return OptimizationConfig(
+            **{**self.optimizations[variant].__dict__, "view_size": model.view_size})
 
     @property
     def evaluators(self) -> list[str]:
@@ -74,15 +76,15 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     grid_models = _key_list(grid["models"], "grid.models", models)
     grid_class_sets = _key_list(grid["class_sets"], "grid.class_sets", class_sets)
     generate = _mapping(raw, "generate")
-    _check_keys(generate, (*OBJECTIVE_KEYS, *OPTIMIZATION_KEYS), "generate")
-    objective = prefixed("generate", lambda: class_objective(
-        **{k: generate[k] for k in OBJECTIVE_KEYS if k in generate}))
-    optimization = prefixed("generate", lambda: OptimizationConfig(
-        **{k: generate[k] for k in OPTIMIZATION_KEYS if k in generate}))
-    augmentations = {}
+    _check_keys(generate, GENERATE_KEYS, "generate")
+    shared = _generate_settings(generate, "generate")
+    objectives, optimizations, augmentations = {}, {}, {}
     for variant in VARIANTS:
         section = _mapping(raw, variant)
-        _check_keys(section, ("augmentation",), variant, required=("augmentation",))
+        _check_keys(section, ("augmentation", *GENERATE_KEYS), variant, required=("augmentation",))
+        overrides = {key: value for key, value in section.items() if key != "augmentation"}
+        objectives[variant], optimizations[variant] = (
+            _generate_settings({**generate, **overrides}, variant) if overrides else shared)
         augmentation = _mapping(section, "augmentation", variant)
         augmentations[variant] = prefixed(f"{variant}.augmentation",
                                            lambda: Augmentation.from_dict(augmentation))
@@ -93,8 +95,16 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     seed = _integer(cross["seed"], "cross_evaluate.seed", minimum=0)
     extra = _key_list(cross.get("extra_evaluators") or [], "cross_evaluate.extra_evaluators",
                       models, allow_empty=True)
-    return Params(models, class_sets, grid_models, grid_class_sets, objective, optimization,
+    return Params(models, class_sets, grid_models, grid_class_sets, objectives, optimizations,
                   augmentations, views, seed, extra)
+
+
+def _generate_settings(settings: dict, where: str) -> tuple[Objective, OptimizationConfig]:
+    objective = prefixed(where, lambda: class_objective(
+        **{k: settings[k] for k in OBJECTIVE_KEYS if k in settings}))
+    optimization = prefixed(where, lambda: OptimizationConfig(
+        **{k: settings[k] for k in OPTIMIZATION_KEYS if k in settings}))
+    return objective, optimization
 
 
 def _read_yaml(path: Path) -> dict:

@@ -234,6 +234,14 @@ def _gallery_section(params: Params, scores: pd.DataFrame) -> list[str]:
     return parts
 
 
+def _variant_values(by_variant: dict) -> str:
+    """One value when both variants share it, else each variant's."""
+    values = {variant: str(value) for variant, value in by_variant.items()}
+    if len(set(values.values())) == 1:
+        return next(iter(values.values()))
+    return ", ".join(f"{variant}: {value}" for variant, value in values.items())
+
+
 def _run_section(params: Params, timings: dict[str, float]) -> list[str]:
     esc = html.escape
     parts = ["<h2>Run</h2>", "<table id='params'>",
@@ -242,10 +250,11 @@ def _run_section(params: Params, timings: dict[str, float]) -> list[str]:
     for class_set in params.grid_class_sets:
         names = ", ".join(f"{t} {class_label(t)}" for t in params.class_set(class_set))
         parts.append(f"<tr><th>class set {esc(class_set)}</th><td>{esc(names)}</td></tr>")
-    parts.append(f"<tr><th>objective</th><td>{esc(params.objective.name)}</td></tr>")
+    settings = {"objective": {v: params.objectives[v].name for v in VARIANTS}}
     for key in KEY_HYPERPARAMETERS:
-        value = getattr(params.optimization, key)
-        parts.append(f"<tr><th>{key}</th><td>{esc(str(value))}</td></tr>")
+        settings[key] = {v: getattr(params.optimizations[v], key) for v in VARIANTS}
+    for key, by_variant in settings.items():
+        parts.append(f"<tr><th>{key}</th><td>{esc(_variant_values(by_variant))}</td></tr>")
     parts.append("</table><table id='timings'><tr><th>stage</th><th>wall seconds</th></tr>")
     for stage, seconds in timings.items():
         parts.append(f"<tr><td>{esc(stage)}</td><td>{seconds:.1f}</td></tr>")

@@ -12,7 +12,9 @@ def test_repository_params_are_valid_and_run_offline():
     params = load_params(REPO / "params.yaml")
     assert params.grid_models == ["efficientnet_lite0", "efficientnet_lite2"]
     assert params.class_sets["reference"] == [207, 294, 398, 409, 455, 531, 681, 724, 851, 852]
-    assert params.optimization.parameterization == "fourier"
+    assert params.optimizations["plain"].parameterization == "fourier"
+    assert params.optimizations["plain"].patience == 40
+    assert params.optimizations["augmented"].patience is None
     assert params.augmentations["augmented"].rotation == 20
     assert params.eval_views == 16
 
@@ -41,6 +43,9 @@ def write(tmp_path, params):
         (lambda p: p["class_sets"].update(tiny=[]), "class_sets.tiny must be a non-empty list"),
         (lambda p: p["plain"]["augmentation"].update(flip=2), "plain.augmentation: flip"),
         (lambda p: p["augmented"]["augmentation"].update(spin=1), "augmented.augmentation"),
+        (lambda p: p["augmented"].update(patience=0),
+         "augmented: patience must be a positive integer"),
+        (lambda p: p["plain"].update(stepz=3), "unknown key plain.stepz: use augmentation, "),
         (lambda p: p["cross_evaluate"].update(views=0), "cross_evaluate.views"),
         (lambda p: p["cross_evaluate"].update(extra_evaluators=["x"]),
          "cross_evaluate.extra_evaluators: unknown key 'x'"),
@@ -72,3 +77,13 @@ def test_lookups_of_unknown_keys_list_the_known_ones(tmp_path):
         params.model("x")
     with pytest.raises(InputError, match="unknown class set 'x'.*reference"):
         params.class_set("x")
+
+
+def test_a_variant_section_overrides_generate_keys_for_that_variant_only(tmp_path):
+    raw = tiny_params()
+    raw["augmented"].update(steps=7, objective="log_softmax")
+    params = load_params(write(tmp_path, raw))
+    assert params.optimizations["augmented"].steps == 7
+    assert params.objectives["augmented"].name == "class_log_softmax"
+    assert params.optimizations["plain"].steps == raw["generate"]["steps"]
+    assert params.objectives["plain"].name == "class_logit"
