@@ -78,6 +78,8 @@ def generate_plain_command(
 ) -> None:
     """Make the best image per class with the 'plain' augmentation (random resized crops).
 
+    Settings: the params file's 'generate' section, overridden by keys in its 'plain' section.
+
     Writes data/generated/plain/<model>-<class_set>/<class>_<name>.png,
     data/history/plain/<model>-<class_set>.csv and
     metrics/generate/plain/<model>-<class_set>.json.
@@ -92,6 +94,8 @@ def generate_augmented_command(
     model: str = MODEL_OPTION, class_set: str = CLASS_SET_OPTION, params: Path = PARAMS_OPTION
 ) -> None:
     """Make the best image per class with the 'augmented' augmentation chain.
+
+    Settings: the params file's 'generate' section, overridden by keys in its 'augmented' section.
 
     Writes data/generated/augmented/<model>-<class_set>/<class>_<name>.png,
     data/history/augmented/<model>-<class_set>.csv and
