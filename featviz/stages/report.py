@@ -235,8 +235,9 @@ def _gallery_section(params: Params, scores: pd.DataFrame) -> list[str]:
 
 
 def _variant_values(by_variant: dict) -> str:
-    """One value when both variants share it, else each variant's."""
-    values = {variant: str(value) for variant, value in by_variant.items()}
+    """One value when both variants share it, else each variant's; None as params.yaml's null."""
+    values = {variant: "null" if value is None else str(value)
+              for variant, value in by_variant.items()}
     if len(set(values.values())) == 1:
         return next(iter(values.values()))
     return ", ".join(f"{variant}: {value}" for variant, value in values.items())

@@ -43,7 +43,8 @@ def test_report_shows_every_image_the_heatmap_tables_params_and_timings(small_ru
         assert text in page, text
     # A setting shared by the variants shows once, one they set apart shows per variant.
     assert "<tr><th>steps</th><td>3</td></tr>" in page
-    assert "<tr><th>patience</th><td>plain: 40, augmented: None</td></tr>" in page
+    assert "<tr><th>patience</th><td>plain: 40, augmented: null</td></tr>" in page
+    assert "<tr><th>optimizer</th><td>null</td></tr>" in page
     # Each tile lists every evaluator's verdict, colored hit or miss.
     assert len(re.findall(r"<li class='(?:hit|miss)'>", page)) == 2 * 2 * len(MODELS) * 2
     summary = (small_run / "metrics/summary.md").read_text()
