@@ -46,6 +46,7 @@ from featviz.allocator import keep_freed_memory
 from featviz.models import load_model
 from featviz.objectives import class_objective
 from featviz.optimize import OptimizationConfig, autocast, optimize
+from featviz.stages.outputs import write_text
 from featviz.transforms import center_view, preset
 
 REFERENCE_CLASSES = [207, 294, 398, 409, 455, 531, 681, 724, 851, 852]
@@ -348,8 +349,7 @@ def print_report(report: dict, output: Path | None) -> None:
     text = json.dumps(report, indent=2)
     print(text)
     if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text + "\n")
+        write_text(output, text + "\n")
 
 
 def main() -> None:
