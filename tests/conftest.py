@@ -51,8 +51,9 @@ def project(tmp_path, monkeypatch) -> Path:
     """A git + DVC copy of the pipeline (dvc.yaml, sources, tiny params) as the working dir."""
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "featviz", tmp_path / "featviz",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("featviz", "stages"):
+        shutil.copytree(REPO / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     write_params(tmp_path, tiny_params())
     run("git", "init", "-q", cwd=tmp_path)
     run("git", "config", "user.email", "test@example.com", cwd=tmp_path)
