@@ -2,11 +2,14 @@
 
 import json
 
+import pytest
 import yaml
 
 from tests.conftest import run, tiny_params, write_params
 
 TWO_SETS = {"tiny": [1, 2], "tiny2": [3]}
+
+pytestmark = pytest.mark.slow
 
 
 def dvc_status(project) -> set[str]:
