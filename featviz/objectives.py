@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from featviz.errors import InputError
+from featviz import validation
 
 
 class Objective:
@@ -22,12 +22,27 @@ class Objective:
         raise NotImplementedError
 
     def __add__(self, other: Objective) -> Objective:
+        if not isinstance(other, Objective):
+            return NotImplemented
         return Sum([*_terms(self), *_terms(other)])
 
+    def __radd__(self, other: object) -> Objective:
+        """``0 + objective``, so that ``sum([...])`` of objectives works."""
+        if isinstance(other, (int, float)) and other == 0:
+            return self
+        return NotImplemented
+
     def __sub__(self, other: Objective) -> Objective:
-        return self + Scaled(other, -1.0)
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return self + -other
+
+    def __neg__(self) -> Objective:
+        return Scaled(self, -1.0)
 
     def __mul__(self, weight: float) -> Objective:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            return NotImplemented
         return Scaled(self, float(weight))
 
     __rmul__ = __mul__
@@ -84,7 +99,9 @@ class Scaled(Objective):
             objective, weight = objective.objective, objective.weight * weight
         self.objective = objective
         self.weight = weight
-        self.name = f"{weight:g}*{objective.name}"
+        inner = f"({objective.name})" if isinstance(objective, Sum) else objective.name
+        prefix = {1.0: "", -1.0: "-"}.get(weight, f"{weight:g}*")
+        self.name = prefix + inner
 
     def __call__(self, logits, images, targets):
         return self.weight * self.objective(logits, images, targets)
@@ -96,7 +113,7 @@ class Sum(Objective):
         self.name = terms[0].name
         for term in terms[1:]:
             if isinstance(term, Scaled) and term.weight < 0:
-                self.name += f" - {-term.weight:g}*{term.objective.name}"
+                self.name += f" - {Scaled(term.objective, -term.weight).name}"
             else:
                 self.name += f" + {term.name}"
 
@@ -112,13 +129,9 @@ CLASS_OBJECTIVES: dict[str, type[Objective]] = {
 
 def class_objective(objective: str, l2: float = 0.0, tv: float = 0.0) -> Objective:
     """A class objective minus weighted L2 and total-variation penalties (zero weights drop)."""
-    if objective not in CLASS_OBJECTIVES:
-        raise InputError(
-            f"unknown objective {objective!r}: use one of {', '.join(CLASS_OBJECTIVES)}"
-        )
+    validation.choice(objective, "objective", CLASS_OBJECTIVES)
     for name, weight in (("l2", l2), ("tv", tv)):
-        if weight < 0:
-            raise InputError(f"regularizer weight {name} must not be negative, got {weight}")
+        validation.number(weight, f"regularizer weight {name}", minimum=0)
     composed = CLASS_OBJECTIVES[objective]()
     if l2:
         composed = composed - l2 * L2()

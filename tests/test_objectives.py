@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from featviz.errors import InputError
-from featviz.objectives import ClassLogit, ClassLogSoftmax, L2, TotalVariation, class_objective
+from featviz.objectives import L2, ClassLogit, ClassLogSoftmax, TotalVariation, class_objective
 
 LOGITS = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, -1.0]])
 TARGETS = torch.tensor([2, 0])
@@ -43,3 +43,30 @@ def test_bad_objective_settings_are_clear_errors():
         class_objective("softmax")
     with pytest.raises(InputError, match="tv"):
         class_objective("logit", tv=-1.0)
+
+
+@pytest.mark.parametrize(
+    "build, name",
+    [
+        (lambda: 0.5 * (ClassLogit() + TotalVariation()), "0.5*(class_logit + tv)"),
+        (lambda: ClassLogit() - (L2() + TotalVariation()), "class_logit - (l2 + tv)"),
+        (lambda: ClassLogit() - L2(), "class_logit - l2"),
+        (lambda: -ClassLogit(), "-class_logit"),
+        (lambda: -ClassLogit() + L2(), "-class_logit + l2"),
+        (lambda: sum([ClassLogit(), L2(), TotalVariation()]), "class_logit + l2 + tv"),
+        (lambda: 2 * (ClassLogit() - 0.5 * L2()), "2*(class_logit - 0.5*l2)"),
+    ],
+)
+def test_names_read_as_the_math(build, name):
+    assert build().name == name
+
+
+def test_negation_parentheses_and_sum_compute_what_they_say():
+    logit = ClassLogit()(LOGITS, IMAGES, TARGETS)
+    l2 = L2()(LOGITS, IMAGES, TARGETS)
+    tv = TotalVariation()(LOGITS, IMAGES, TARGETS)
+    composed = ClassLogit() - (L2() + TotalVariation())
+    assert torch.allclose(composed(LOGITS, IMAGES, TARGETS), logit - l2 - tv)
+    assert torch.allclose((-ClassLogit())(LOGITS, IMAGES, TARGETS), -logit)
+    total = sum([ClassLogit(), 0.5 * L2()])
+    assert torch.allclose(total(LOGITS, IMAGES, TARGETS), logit + 0.5 * l2)
