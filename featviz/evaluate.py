@@ -11,11 +11,13 @@ from dataclasses import dataclass
 
 import torch
 
-from featviz.models import Classifier
-from featviz.optimize import autocast, check_classes, resolve_device
+from featviz import validation
+from featviz.devices import autocast, resolve_device
+from featviz.models import Classifier, check_classes
 from featviz.transforms import Augmentation, center_view
 
-IMAGES_PER_CHUNK = 8
+MAX_VIEWS = 256
+VIEWS_PER_CHUNK = 136  # views scored in one forward pass: 8 images x (16 random + 1 centered)
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,15 @@ def evaluate_images(
 ) -> list[ImageScores]:
     """Scores for each image (n, 3, H, W) in [0, 1] against its target class."""
     check_classes(model, list(dict.fromkeys(targets)))
+    validation.integer(views, "views", 1, MAX_VIEWS)
     resolved = resolve_device(device)
     model.to(resolved)
     generator = torch.Generator().manual_seed(seed)
+    per_chunk = max(1, VIEWS_PER_CHUNK // (views + 1))
     scores = []
-    for start in range(0, len(targets), IMAGES_PER_CHUNK):
-        chunk = images[start:start + IMAGES_PER_CHUNK].to(resolved)
-        chunk_targets = torch.tensor(targets[start:start + IMAGES_PER_CHUNK], device=resolved)
+    for start in range(0, len(targets), per_chunk):
+        chunk = images[start:start + per_chunk].to(resolved)
+        chunk_targets = torch.tensor(targets[start:start + per_chunk], device=resolved)
         scores += _score_chunk(model, chunk, chunk_targets, augmentation, views, generator)
     return scores
 

@@ -19,6 +19,7 @@ import importlib.resources
 import os
 import socket
 import urllib.parse
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +92,24 @@ class ModelSpec:
     arch: str
 
 
+def check_classes(model: Classifier, classes: list[int]) -> None:
+    """Every class is an index into the model's classes, once."""
+    if not classes:
+        raise InputError("no classes to optimize: give at least one class index")
+    for target in classes:
+        if isinstance(target, bool) or not isinstance(target, int):
+            raise InputError(f"class {target!r} is not an integer class index")
+        if not 0 <= target < model.num_classes:
+            raise InputError(
+                f"class index {target} is outside 0..{model.num_classes - 1} of model {model.name}"
+            )
+    if len(set(classes)) != len(classes):
+        raise InputError(f"class list has duplicates: {classes}")
+
+
 def parse_model_name(name: str) -> ModelSpec:
+    if not isinstance(name, str):
+        raise InputError(f"a model name must be a string, got {name!r}")
     if name in EMBEDDED:
         return ModelSpec("embedded", name)
     if name in TORCHVISION_ALIASES:
@@ -139,6 +157,8 @@ def _is_path(weights: str) -> bool:
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from ``.safetensors``, or from a ``torch.save`` file read with
+    ``weights_only=True`` (no code in the file runs)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"weights file not found: {path}")
@@ -147,12 +167,29 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(path))
+        if not _looks_like_torch_save(path):
+            raise InputError(
+                f"weights file {path} is not a checkpoint written by torch.save (a zip archive "
+                "or a pickle): give a state dict saved with torch.save or a .safetensors file")
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except InputError:
+        raise
     except Exception as error:
-        raise InputError(f"cannot read weights file {path}: {error}") from error
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise InputError(f"cannot read weights file {path}: {type(error).__name__}: "
+                         f"{first_line}") from error
     if not isinstance(state, dict):
         raise InputError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
     return state
+
+
+PICKLE_PROTOCOL_2_OR_LATER = 0x80  # the first byte of torch.save's legacy (non-zip) format
+
+
+def _looks_like_torch_save(path: Path) -> bool:
+    with path.open("rb") as file:
+        first = file.read(1)
+    return zipfile.is_zipfile(path) or first == bytes([PICKLE_PROTOCOL_2_OR_LATER])
 
 
 def _load_local(net: nn.Module, name: str, path: str) -> None:
@@ -182,8 +219,13 @@ def _load_embedded(name: str, arch: str, weights: str | None) -> Classifier:
     if weights is None:
         _load_by_position(net, torch.load(_embedded_weights_path(name), map_location="cpu",
                                           weights_only=True))
-    elif weights != RANDOM_WEIGHTS:
+    elif _is_path(weights):
         _load_local(net, name, weights)
+    elif weights != RANDOM_WEIGHTS:
+        raise InputError(
+            f"unknown weights {weights!r} for {name}: leave weights empty (null) for its "
+            f"embedded ImageNet weights, or use '{RANDOM_WEIGHTS}' or a path to a state dict "
+            f"file ({', '.join(WEIGHT_FILE_SUFFIXES)})")
     size = net.pretrained_cfg["input_size"][-1]
     return Classifier(name, net, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), size, IMAGENET_CLASSES)
 

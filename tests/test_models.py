@@ -121,3 +121,35 @@ def test_corrupt_weights_file_is_a_clear_error(tmp_path):
 def test_unknown_model_is_a_clear_error(name):
     with pytest.raises(InputError, match="unknown model"):
         parse_model_name(name)
+
+
+def test_a_torchvision_weights_name_on_an_embedded_model_lists_what_it_has():
+    with pytest.raises(InputError, match="unknown weights 'IMAGENET1K_V2' for efficientnet_lite0: "
+                                         "leave weights empty"):
+        load_model("efficientnet_lite0", weights="IMAGENET1K_V2")
+
+
+def test_a_text_file_renamed_pt_says_it_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("these are my notes, not weights\n")
+    with pytest.raises(InputError, match="notes.pt is not a checkpoint written by torch.save"):
+        load_model("resnet18", weights=str(path))
+
+
+class Payload:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_a_pickle_payload_is_refused_and_never_runs(tmp_path):
+    import pickle
+
+    canary = tmp_path / "created_by_the_payload"
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"fc.weight": Payload(str(canary))}, protocol=2))
+    with pytest.raises(InputError, match="cannot read weights file .*evil.pt: UnpicklingError"):
+        load_model("resnet18", weights=str(path))
+    assert not canary.exists()
