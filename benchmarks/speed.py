@@ -43,11 +43,12 @@ import torchvision.transforms.v2 as T
 from torch.utils.flop_counter import FlopCounterMode
 
 from featviz.allocator import keep_freed_memory
+from featviz.devices import autocast
 from featviz.models import load_model
 from featviz.objectives import class_objective
-from featviz.optimize import OptimizationConfig, autocast, optimize
+from featviz.optimize import OptimizationConfig, optimize
 from featviz.stages.outputs import write_text
-from featviz.transforms import center_view, preset
+from featviz.transforms import Augmentation, center_view
 
 REFERENCE_CLASSES = [207, 294, 398, 409, 455, 531, 681, 724, 851, 852]
 QUALITY = 0.9
@@ -129,7 +130,7 @@ def featviz_time_to_quality(model_name: str, classes: list[int], device: str) ->
     model = load_model(model_name)
     stamps: dict[int, float] = {}
     start = time.perf_counter()
-    result = optimize(model, classes, class_objective("logit"), preset("plain"),
+    result = optimize(model, classes, class_objective("logit"), Augmentation(),
                       OptimizationConfig(device=device),
                       progress=lambda p: stamps.__setitem__(p.step, time.perf_counter() - start))
     reached_at = {}
@@ -182,7 +183,7 @@ def featviz_throughput(model_name: str, weights: str | None, classes: int, copie
     model = load_model(model_name, weights)
     config = OptimizationConfig(steps=steps + 1, copies=copies, patience=None, device=device)
     stamps: dict[int, float] = {}
-    optimize(model, list(range(classes)), class_objective("logit"), preset("plain"), config,
+    optimize(model, list(range(classes)), class_objective("logit"), Augmentation(), config,
              progress=lambda p: stamps.__setitem__(p.step, time.perf_counter()))
     seconds = stamps[steps + 1] - stamps[1]
     return {"batch": classes * copies,

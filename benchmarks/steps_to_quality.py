@@ -1,5 +1,5 @@
 """Steps until each class reaches p(target) >= 0.9 on the generator's centered view, per
-parameterization (efficientnet_lite0, plain preset, one copy, the 10 reference classes,
+parameterization (efficientnet_lite0, random resized crops only, one copy, the 10 reference classes,
 evaluated every 5 steps). Prints JSON.
 
     python benchmarks/steps_to_quality.py
@@ -16,7 +16,7 @@ from featviz.models import load_model
 from featviz.objectives import class_objective
 from featviz.optimize import OptimizationConfig, optimize
 from featviz.parameterizations import PARAMETERIZATIONS
-from featviz.transforms import preset
+from featviz.transforms import Augmentation
 
 REFERENCE_CLASSES = [207, 294, 398, 409, 455, 531, 681, 724, 851, 852]
 QUALITY = 0.9
@@ -28,7 +28,7 @@ def main() -> None:
     for kind in PARAMETERIZATIONS:
         start = time.perf_counter()
         config = OptimizationConfig(parameterization=kind, steps=200, copies=1, eval_every=5)
-        result = optimize(model, REFERENCE_CLASSES, class_objective("logit"), preset("plain"),
+        result = optimize(model, REFERENCE_CLASSES, class_objective("logit"), Augmentation(),
                           config)
         steps = {c.target: next((p.step for p in c.history if p.p_target >= QUALITY), None)
                  for c in result.classes}

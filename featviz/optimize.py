@@ -16,14 +16,25 @@ from dataclasses import dataclass, field
 
 import torch
 
+from featviz import validation
+from featviz.devices import autocast, resolve_device
 from featviz.errors import InputError, NonFiniteLossError
-from featviz.models import Classifier
+from featviz.models import Classifier, check_classes
 from featviz.objectives import Objective
 from featviz.parameterizations import check_parameterization, make_parameterization
-from featviz.transforms import Augmentation, center_view, crop_matrices, warp
+from featviz.transforms import CROP_RATIO, Augmentation, center_view, crop_matrices, warp
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 EVAL_CROP_SCALE = (0.5, 1.0)
+# The fixed evaluation crops come from a generator of their own, so that changing eval_views
+# does not change the random stream of the optimization itself.
+EVAL_SEED_OFFSET = 1
+MAX_VIEW_SIZE = 1024
+MAX_EVAL_VIEWS = 64
+MAX_BATCH = 1024  # images optimized at once: classes x copies
+# Pixels rendered and viewed per step: 1024 images at 256 x 256, or 64 at 1024 x 1024.
+MAX_BATCH_PIXELS = 1024 * 256 * 256
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -44,20 +55,36 @@ class OptimizationConfig:
 
     def __post_init__(self) -> None:
         check_parameterization(self.parameterization, self.image_size)
-        positive = ("steps", "copies", "eval_every", "eval_views")
-        for name in positive if self.patience is None else (*positive, "patience"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.lr is not None and self.lr <= 0:
-            raise InputError(f"lr must be positive, got {self.lr}")
-        if self.min_delta < 0:
-            raise InputError(f"min_delta must not be negative, got {self.min_delta}")
-        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
-            raise InputError(
-                f"unknown optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}"
-            )
-        if self.view_size is not None and self.view_size < 32:
-            raise InputError(f"view_size must be at least 32 pixels, got {self.view_size}")
+        for name in ("steps", "copies", "eval_every"):
+            validation.integer(getattr(self, name), name, minimum=1)
+        validation.integer(self.eval_views, "eval_views", 1, MAX_EVAL_VIEWS)
+        if self.patience is not None:
+            validation.integer(self.patience, "patience", minimum=1)
+        if self.lr is not None:
+            validation.number(self.lr, "lr", positive=True)
+        validation.number(self.min_delta, "min_delta", minimum=0)
+        validation.integer(self.seed, "seed", 0, MAX_SEED)
+        if self.optimizer is not None:
+            validation.choice(self.optimizer, "optimizer", OPTIMIZERS)
+        if self.view_size is not None:
+            validation.integer(self.view_size, "view_size", 32, MAX_VIEW_SIZE)
+        if self.device is not None and not isinstance(self.device, str):
+            raise InputError(f"device must be a string such as cpu or cuda, got {self.device!r}")
+
+
+def check_batch(classes: int, config: OptimizationConfig) -> None:
+    """Refuse a batch far beyond any machine's memory before anything is allocated."""
+    images = classes * config.copies
+    if images > MAX_BATCH:
+        raise InputError(
+            f"{classes} classes x {config.copies} copies = {images} images in one batch, more "
+            f"than {MAX_BATCH}: split the class set or lower copies")
+    side = max(config.image_size, config.view_size or 0)
+    if images * side * side > MAX_BATCH_PIXELS:
+        raise InputError(
+            f"{images} images of {side} x {side} pixels in one batch is more than "
+            f"{MAX_BATCH_PIXELS:,} pixels: lower image_size or view_size, split the class set "
+            "or lower copies")
 
 
 @dataclass(frozen=True)
@@ -103,40 +130,14 @@ class Progress:
     total_classes: int
 
 
-def resolve_device(device: str | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise InputError(f"unknown device {device!r}: use cpu, cuda or cuda:<index>") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but CUDA is not available here")
-    return resolved
-
-
-def check_classes(model: Classifier, classes: list[int]) -> None:
-    if not classes:
-        raise InputError("no classes to optimize: give at least one class index")
-    for target in classes:
-        if isinstance(target, bool) or not isinstance(target, int):
-            raise InputError(f"class {target!r} is not an integer class index")
-        if not 0 <= target < model.num_classes:
-            raise InputError(
-                f"class index {target} is outside 0..{model.num_classes - 1} of model {model.name}"
-            )
-    if len(set(classes)) != len(classes):
-        raise InputError(f"class list has duplicates: {classes}")
-
-
 class _Scorer:
     """Scores images on fixed views: the centered view plus crops drawn once from the seed."""
 
     def __init__(self, model, objective, targets, config, size, device):
-        generator = torch.Generator().manual_seed(config.seed + 1)
+        generator = torch.Generator().manual_seed(config.seed + EVAL_SEED_OFFSET)
         crops = config.eval_views - 1
         n = len(targets)
-        self.matrices = crop_matrices(n * crops, EVAL_CROP_SCALE, (3 / 4, 4 / 3), generator)
+        self.matrices = crop_matrices(n * crops, EVAL_CROP_SCALE, CROP_RATIO, generator)
         self.matrices = self.matrices.view(n, crops, 3, 3)
         self.model, self.objective, self.targets = model, objective, targets
         self.size, self.device = size, device
@@ -162,11 +163,6 @@ class _Scorer:
         ).mean(dim=1)
         p_target = center_logits.softmax(dim=1).gather(1, targets[:, None]).squeeze(1)
         return per_image, p_target
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; a no-op elsewhere."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
 class _BestImages:
@@ -223,6 +219,7 @@ def optimize(
 ) -> OptimizationResult:
     """Maximize ``objective`` for every class in ``classes`` at once; see the module docstring."""
     check_classes(model, classes)
+    check_batch(len(classes), config)
     device = resolve_device(config.device)
     model.to(device)
     size = config.view_size or model.input_size

@@ -17,17 +17,22 @@ import math
 import torch
 from torch import nn
 
-from featviz.errors import InputError
+from featviz import validation
 
 # Square root of the color covariance of ImageNet pixels (the SVD factor used by Lucid).
 COLOR_CORRELATION_SVD_SQRT = torch.tensor(
     [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]]
 )
+# Scaled so that no decorrelated channel's color vector is longer than 1.
 COLOR_CORRELATION = COLOR_CORRELATION_SVD_SQRT / COLOR_CORRELATION_SVD_SQRT.norm(dim=0).max()
+STD_EPSILON = 1e-8
+
+
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
 
 
 class Parameterization(nn.Module):
-    """Learnable tensors for ``batch`` images of ``size`` x ``size``; ``forward()`` renders them.
+    """Learnable tensors for a batch of images of ``size`` x ``size``; ``forward()`` renders them.
 
     ``default_lr`` and ``default_optimizer`` are the settings this parameterization was tuned
     with; the optimization engine uses them unless told otherwise.
@@ -36,9 +41,8 @@ class Parameterization(nn.Module):
     default_lr: float
     default_optimizer: str
 
-    def __init__(self, batch: int, size: int) -> None:
+    def __init__(self, size: int) -> None:
         super().__init__()
-        self.batch = batch
         self.size = size
 
 
@@ -47,7 +51,7 @@ class PixelImage(Parameterization):
     default_optimizer = "adamw"
 
     def __init__(self, batch: int, size: int, generator: torch.Generator) -> None:
-        super().__init__(batch, size)
+        super().__init__(size)
         self.logits = nn.Parameter(0.1 * torch.randn(batch, 3, size, size, generator=generator))
 
     def forward(self) -> torch.Tensor:
@@ -69,11 +73,12 @@ def _decorrelated_to_rgb(image: torch.Tensor) -> torch.Tensor:
 class FourierImage(Parameterization):
     default_lr = 0.05
     default_optimizer = "adam"
+    output_scale = 0.25  # Lucid's: the default lr was tuned with it
 
     def __init__(
         self, batch: int, size: int, generator: torch.Generator, decay_power: float = 1.0
     ) -> None:
-        super().__init__(batch, size)
+        super().__init__(size)
         radius = _frequency_radius(size).clamp(min=1.0 / size)
         self.register_buffer("scale", radius ** (-decay_power))
         shape = (batch, 3, *radius.shape, 2)
@@ -82,18 +87,18 @@ class FourierImage(Parameterization):
     def forward(self) -> torch.Tensor:
         spectrum = torch.view_as_complex(self.spectrum) * self.scale
         image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho")
-        return _decorrelated_to_rgb(image / 4.0)
+        return _decorrelated_to_rgb(image * self.output_scale)
 
 
 class MacoImage(Parameterization):
     default_lr = 0.05
     default_optimizer = "adam"
-    contrast = 2.0
+    contrast = 2.0  # the pre-sigmoid image's std: +-1 std spans sigmoid's 0.12..0.88
 
     def __init__(
         self, batch: int, size: int, generator: torch.Generator, alpha: float = 1.0
     ) -> None:
-        super().__init__(batch, size)
+        super().__init__(size)
         radius = _frequency_radius(size).clamp(min=1.0 / size)
         self.register_buffer("magnitude", radius ** (-alpha))
         phase = (torch.rand(batch, 3, *radius.shape, generator=generator) * 2 - 1) * math.pi
@@ -104,7 +109,7 @@ class MacoImage(Parameterization):
         image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho")
         mean = image.mean(dim=(2, 3), keepdim=True)
         std = image.std(dim=(2, 3), keepdim=True)
-        return _decorrelated_to_rgb(self.contrast * (image - mean) / (std + 1e-8))
+        return _decorrelated_to_rgb(self.contrast * (image - mean) / (std + STD_EPSILON))
 
 
 PARAMETERIZATIONS: dict[str, type[Parameterization]] = {
@@ -115,12 +120,8 @@ PARAMETERIZATIONS: dict[str, type[Parameterization]] = {
 
 
 def check_parameterization(kind: str, size: int) -> None:
-    if kind not in PARAMETERIZATIONS:
-        raise InputError(
-            f"unknown parameterization {kind!r}: use one of {', '.join(PARAMETERIZATIONS)}"
-        )
-    if size < 8:
-        raise InputError(f"image_size must be at least 8 pixels, got {size}")
+    validation.choice(kind, "parameterization", PARAMETERIZATIONS)
+    validation.integer(size, "image_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
 
 
 def make_parameterization(

@@ -15,8 +15,11 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 
+from featviz import validation
 from featviz.errors import InputError
 
+CROP_RATIO = (3 / 4, 4 / 3)  # aspect ratios of random resized crops, as torchvision's default
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, as torchvision's rgb_to_grayscale
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
     return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
@@ -112,7 +115,7 @@ def _per_sample(values: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
 
 
 def _grayscale(images: torch.Tensor) -> torch.Tensor:
-    weights = images.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    weights = images.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
     return (images * weights).sum(dim=1, keepdim=True)
 
 
@@ -139,8 +142,9 @@ def color_jitter(
     return _rotate_hue(images, angle).clamp(0, 1)
 
 
+# NTSC's YIQ: Y is the BT.601 luma, I and Q the two chroma axes that a hue shift rotates.
 _RGB_TO_YIQ = torch.tensor(
-    [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64
+    [LUMA_WEIGHTS, [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64
 )
 
 
@@ -185,13 +189,16 @@ def center_view(images: torch.Tensor, size: int) -> torch.Tensor:
                          align_corners=False)
 
 
+MAX_BLUR_KERNEL = 31
+
+
 @dataclass(frozen=True)
 class Augmentation:
     """A chain of random transforms, applied in the reference's order: resized crop, rotation,
     flip, perspective, translation, then color jitter, blur and noise. Zero disables a step."""
 
     crop_scale: tuple[float, float] = (0.1, 1.0)
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    crop_ratio: tuple[float, float] = CROP_RATIO
     rotation: float = 0.0
     flip: float = 0.0
     perspective: float = 0.0
@@ -203,27 +210,27 @@ class Augmentation:
     noise: float = 0.0
 
     def __post_init__(self) -> None:
-        low, high = self.crop_scale
+        low, high = validation.numbers(self.crop_scale, "crop_scale", 2)
         if not 0 < low <= high <= 1:
             raise InputError(f"crop_scale must satisfy 0 < low <= high <= 1, got {self.crop_scale}")
-        if not 0 < self.crop_ratio[0] <= self.crop_ratio[1]:
+        low, high = validation.numbers(self.crop_ratio, "crop_ratio", 2)
+        if not 0 < low <= high:
             raise InputError(f"crop_ratio must satisfy 0 < low <= high, got {self.crop_ratio}")
         for name in ("flip", "perspective", "perspective_p"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise InputError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
-        for name in ("rotation", "translate", "noise"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{name} must not be negative, got {getattr(self, name)}")
-        if len(self.color_jitter) != 4 or not all(0 <= v for v in self.color_jitter):
-            raise InputError(
-                "color_jitter must be 4 non-negative numbers (brightness, contrast, saturation, "
-                f"hue), got {self.color_jitter}"
-            )
-        if self.color_jitter[3] > 0.5:
-            raise InputError(f"color_jitter hue must be at most 0.5, got {self.color_jitter[3]}")
+            validation.number(getattr(self, name), name, minimum=0, maximum=1)
+        validation.number(self.rotation, "rotation", minimum=0, maximum=180)
+        validation.number(self.translate, "translate", minimum=0, maximum=1)
+        validation.number(self.noise, "noise", minimum=0)
+        jitter = validation.numbers(self.color_jitter, "color_jitter (brightness, contrast, "
+                                    "saturation, hue)", 4)
+        for name, value in zip(("brightness", "contrast", "saturation"), jitter):
+            validation.number(value, f"color_jitter {name}", minimum=0, maximum=1)
+        validation.number(jitter[3], "color_jitter hue", minimum=0, maximum=0.5)
+        validation.integer(self.blur_kernel, "blur_kernel", 0, MAX_BLUR_KERNEL)
         if self.blur_kernel and (self.blur_kernel < 3 or self.blur_kernel % 2 == 0):
             raise InputError(f"blur_kernel must be 0 or an odd number >= 3, got {self.blur_kernel}")
-        if not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
+        low, high = validation.numbers(self.blur_sigma, "blur_sigma", 2)
+        if not 0 < low <= high:
             raise InputError(f"blur_sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
 
     @classmethod
@@ -258,23 +265,3 @@ class Augmentation:
         if self.noise:
             views = add_noise(views, self.noise, generator)
         return views
-
-
-PRESETS: dict[str, Augmentation] = {
-    "plain": Augmentation(),
-    "augmented": Augmentation(
-        rotation=20.0,
-        flip=0.5,
-        perspective=0.4,
-        perspective_p=0.5,
-        color_jitter=(0.2, 0.2, 0.2, 0.1),
-        blur_kernel=3,
-        blur_sigma=(0.1, 2.0),
-    ),
-}
-
-
-def preset(name: str) -> Augmentation:
-    if name not in PRESETS:
-        raise InputError(f"unknown augmentation preset {name!r}: use one of {', '.join(PRESETS)}")
-    return PRESETS[name]

@@ -1,16 +1,26 @@
-"""Read and check params.yaml; every error names the offending key."""
+"""Read and check params.yaml; every error names the offending key.
+
+Everything is checked when the file is read, before any model loads: the type and range of
+every value, and every key that becomes part of a path, a DVC stage name or a shell command
+(model and class-set keys) against a safe pattern.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
+from featviz import validation
 from featviz.errors import InputError
+from featviz.evaluate import MAX_VIEWS
 from featviz.objectives import Objective, class_objective
-from featviz.optimize import OptimizationConfig
+from featviz.optimize import MAX_VIEW_SIZE, OptimizationConfig, check_batch
 from featviz.transforms import Augmentation
 
 VARIANTS = ("plain", "augmented")
@@ -19,6 +29,11 @@ MODEL_KEYS = ("name", "weights", "view_size")
 OBJECTIVE_KEYS = ("objective", "l2", "tv")
 OPTIMIZATION_KEYS = tuple(f.name for f in fields(OptimizationConfig) if f.name != "view_size")
 GENERATE_KEYS = (*OBJECTIVE_KEYS, *OPTIMIZATION_KEYS)  # a variant section may override any
+# Letters, digits and underscores: no path separators, dots, dashes (the grid point joins
+# model and class set with one), spaces or shell characters.
+KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{0,63}")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,8 +70,7 @@ class Params:
         return self.class_sets[key]
 
     def optimization_for(self, variant: str, model: ModelEntry) -> OptimizationConfig:
-        return OptimizationConfig(
-            **{**self.optimizations[variant].__dict__, "view_size": model.view_size})
+        return dataclasses.replace(self.optimizations[variant], view_size=model.view_size)
 
     @property
     def evaluators(self) -> list[str]:
@@ -66,11 +80,10 @@ class Params:
 def load_params(path: str | Path = "params.yaml") -> Params:
     raw = _read_yaml(Path(path))
     _check_keys(raw, SECTIONS, "params.yaml", required=SECTIONS)
-    models = {key: _model_entry(key, value) for key, value in _mapping(raw, "models").items()}
-    class_sets = {
-        key: _class_list(value, f"class_sets.{key}")
-        for key, value in _mapping(raw, "class_sets").items()
-    }
+    models = {_safe_key(key, "models"): _model_entry(key, value)
+              for key, value in _mapping(raw, "models").items()}
+    class_sets = {_safe_key(key, "class_sets"): _class_list(value, f"class_sets.{key}")
+                  for key, value in _mapping(raw, "class_sets").items()}
     grid = _mapping(raw, "grid")
     _check_keys(grid, ("models", "class_sets"), "grid", required=("models", "class_sets"))
     grid_models = _key_list(grid["models"], "grid.models", models)
@@ -87,16 +100,28 @@ def load_params(path: str | Path = "params.yaml") -> Params:
             _generate_settings({**generate, **overrides}, variant) if overrides else shared)
         augmentation = _mapping(section, "augmentation", variant)
         augmentations[variant] = prefixed(f"{variant}.augmentation",
-                                           lambda: Augmentation.from_dict(augmentation))
+                                          lambda: Augmentation.from_dict(augmentation))
     cross = _mapping(raw, "cross_evaluate")
     _check_keys(cross, ("views", "seed", "extra_evaluators"), "cross_evaluate",
                 required=("views", "seed"))
-    views = _integer(cross["views"], "cross_evaluate.views", minimum=1)
-    seed = _integer(cross["seed"], "cross_evaluate.seed", minimum=0)
+    views = validation.integer(cross["views"], "cross_evaluate.views", 1, MAX_VIEWS)
+    seed = validation.integer(cross["seed"], "cross_evaluate.seed", minimum=0)
     extra = _key_list(cross.get("extra_evaluators") or [], "cross_evaluate.extra_evaluators",
                       models, allow_empty=True)
-    return Params(models, class_sets, grid_models, grid_class_sets, objectives, optimizations,
-                  augmentations, views, seed, extra)
+    params = Params(models, class_sets, grid_models, grid_class_sets, objectives, optimizations,
+                    augmentations, views, seed, extra)
+    _check_batches(params)
+    return params
+
+
+def _check_batches(params: Params) -> None:
+    """Every grid point's batch fits the engine's bounds (checked before any model loads)."""
+    for variant in VARIANTS:
+        for model in params.grid_models:
+            config = params.optimization_for(variant, params.models[model])
+            for class_set in params.grid_class_sets:
+                prefixed(f"{variant} of {model} on class_sets.{class_set}",
+                         lambda: check_batch(len(params.class_sets[class_set]), config))
 
 
 def _generate_settings(settings: dict, where: str) -> tuple[Objective, OptimizationConfig]:
@@ -112,7 +137,7 @@ def _read_yaml(path: Path) -> dict:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise InputError(f"params file not found: {path}") from None
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise InputError(f"cannot read params file {path}: {error}") from error
     if not isinstance(raw, dict):
         raise InputError(f"params file {path} must hold a mapping of sections")
@@ -129,6 +154,16 @@ def _check_keys(section: dict, allowed: tuple[str, ...], where: str,
             raise InputError(f"missing key {where}.{key}")
 
 
+def _safe_key(key: Any, where: str) -> str:
+    """A key that may become a folder name, a DVC stage name and a word of a shell command."""
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+        raise InputError(
+            f"{where} key {key!r} is not allowed: use letters, digits and underscores (at most "
+            "64, the first a letter or digit), since the key becomes a folder name, a DVC stage "
+            "name and a word of a shell command")
+    return key
+
+
 def _mapping(parent: dict, key: str, where: str | None = None) -> dict:
     value = parent[key]
     name = f"{where}.{key}" if where else key
@@ -137,31 +172,28 @@ def _mapping(parent: dict, key: str, where: str | None = None) -> dict:
     return value
 
 
-def _integer(value: Any, where: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputError(f"{where} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def _model_entry(key: str, value: Any) -> ModelEntry:
     where = f"models.{key}"
     if not isinstance(value, dict):
         raise InputError(f"{where} must be a mapping with a 'name', got {value!r}")
     _check_keys(value, MODEL_KEYS, where, required=("name",))
+    name = value["name"]
+    if not isinstance(name, str):
+        raise InputError(f"{where}.name must be a model name (see `featviz models`), got {name!r}")
     view_size = value.get("view_size")
     if view_size is not None:
-        _integer(view_size, f"{where}.view_size", minimum=32)
+        validation.integer(view_size, f"{where}.view_size", 32, MAX_VIEW_SIZE)
     weights = value.get("weights")
     if weights is not None and not isinstance(weights, str):
         raise InputError(f"{where}.weights must be a string or null, got {weights!r}")
-    return ModelEntry(key, str(value["name"]), weights, view_size)
+    return ModelEntry(key, name, weights, view_size)
 
 
 def _class_list(value: Any, where: str) -> list[int]:
     if not isinstance(value, list) or not value:
         raise InputError(f"{where} must be a non-empty list of class indices, got {value!r}")
     for i, item in enumerate(value):
-        _integer(item, f"{where}[{i}]", minimum=0)
+        validation.integer(item, f"{where}[{i}]", minimum=0)
     if len(set(value)) != len(value):
         raise InputError(f"{where} has duplicate class indices: {value}")
     return list(value)
@@ -171,17 +203,16 @@ def _key_list(value: Any, where: str, known: dict, allow_empty: bool = False) ->
     if not isinstance(value, list) or (not value and not allow_empty):
         raise InputError(f"{where} must be a list of keys, got {value!r}")
     for item in value:
-        if item not in known:
+        if not isinstance(item, str) or item not in known:
             raise InputError(f"{where}: unknown key {item!r}: use one of {', '.join(known)}")
+    if len(set(value)) != len(value):
+        raise InputError(f"{where} lists a key twice: {value}")
     return list(value)
 
 
-def prefixed(where: str, build):
-    """``build()``, with the params key ``where`` put before the message of an InputError or a
-    TypeError (a bad keyword) that it raises."""
+def prefixed(where: str, build: Callable[[], T]) -> T:
+    """``build()``, with the params key ``where`` put before the message of an InputError."""
     try:
         return build()
     except InputError as error:
-        raise InputError(f"{where}: {error}") from None
-    except TypeError as error:
         raise InputError(f"{where}: {error}") from None

@@ -7,8 +7,14 @@ import torch
 import yaml
 
 from featviz.models import load_model
+from featviz.transforms import Augmentation
 
 REPO = Path(__file__).resolve().parents[1]
+PLAIN = Augmentation()  # random resized crops only
+# The reference experiment's augmentation chain.
+REFERENCE_AUGMENTED = Augmentation(rotation=20.0, flip=0.5, perspective=0.4, perspective_p=0.5,
+                                   color_jitter=(0.2, 0.2, 0.2, 0.1), blur_kernel=3,
+                                   blur_sigma=(0.1, 2.0))
 
 
 @pytest.fixture(scope="session")

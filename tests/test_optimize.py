@@ -4,7 +4,8 @@ import torch
 from featviz.errors import InputError, NonFiniteLossError
 from featviz.objectives import ClassLogit, Objective, class_objective
 from featviz.optimize import OptimizationConfig, optimize
-from featviz.transforms import center_view, preset
+from featviz.transforms import center_view
+from tests.conftest import PLAIN, REFERENCE_AUGMENTED
 
 REFERENCE_CLASSES = [207, 294, 724]  # golden retriever, brown bear, pirate ship
 
@@ -20,7 +21,7 @@ def test_three_classes_in_one_batch_reach_high_confidence(lite0, parameterizatio
     config = OptimizationConfig(parameterization=parameterization, steps=steps, copies=1,
                                 eval_views=2, seed=0)
     seen = []
-    result = optimize(lite0, REFERENCE_CLASSES, class_objective("logit"), preset("plain"),
+    result = optimize(lite0, REFERENCE_CLASSES, class_objective("logit"), PLAIN,
                       config, progress=seen.append)
     assert [c.target for c in result.classes] == REFERENCE_CLASSES
     assert result.images.shape == (3, 3, 256, 256)
@@ -40,7 +41,7 @@ def small_config(**overrides):
 
 def test_same_seed_gives_identical_images(lite0):
     def run(seed):
-        return optimize(lite0, [1, 2], ClassLogit(), preset("augmented"),
+        return optimize(lite0, [1, 2], ClassLogit(), REFERENCE_AUGMENTED,
                         small_config(seed=seed)).images
 
     first, second = run(7), run(7)
@@ -72,7 +73,7 @@ class RisesThenFalls(Objective):
 
 def test_returned_image_is_a_copy_of_the_best_iterate_not_the_last(lite0):
     config = small_config(parameterization="pixel", lr=0.2, steps=30, copies=1, eval_every=1)
-    result = optimize(lite0, [409], RisesThenFalls(turn=6), preset("plain"), config)
+    result = optimize(lite0, [409], RisesThenFalls(turn=6), PLAIN, config)
     history = result.classes[0].history
     best = max(history, key=lambda point: point.objective)
     assert 6 <= best.step < 20  # Adam's momentum carries it a few steps past the turn
@@ -95,7 +96,7 @@ class StopsImproving(Objective):
 
 def test_early_stopped_class_leaves_the_batch(lite0):
     config = small_config(steps=20, patience=4, min_delta=0.01)
-    result = optimize(lite0, [1, 2], StopsImproving(), preset("plain"), config)
+    result = optimize(lite0, [1, 2], StopsImproving(), PLAIN, config)
     stopped, running = result.classes
     assert stopped.early_stopped and stopped.steps < 20
     assert not running.early_stopped and running.steps == 20
@@ -104,7 +105,7 @@ def test_early_stopped_class_leaves_the_batch(lite0):
 
 def test_without_patience_every_class_runs_all_steps(lite0):
     config = small_config(steps=20, patience=None, min_delta=0.01)
-    result = optimize(lite0, [1, 2], StopsImproving(), preset("plain"), config)
+    result = optimize(lite0, [1, 2], StopsImproving(), PLAIN, config)
     assert [(c.steps, c.early_stopped) for c in result.classes] == [(20, False), (20, False)]
     assert result.image_steps == config.copies * 2 * 20
 
@@ -118,7 +119,7 @@ class Exploding(Objective):
 
 def test_non_finite_objective_names_the_class(lite0):
     with pytest.raises(NonFiniteLossError, match="class 5 \\(electric ray"):
-        optimize(lite0, [3, 5], Exploding(), preset("plain"), small_config())
+        optimize(lite0, [3, 5], Exploding(), PLAIN, small_config())
 
 
 @pytest.mark.parametrize(
@@ -127,7 +128,7 @@ def test_non_finite_objective_names_the_class(lite0):
 )
 def test_bad_classes_are_clear_errors(lite0, classes, message):
     with pytest.raises(InputError, match=message):
-        optimize(lite0, classes, ClassLogit(), preset("plain"), small_config())
+        optimize(lite0, classes, ClassLogit(), PLAIN, small_config())
 
 
 @pytest.mark.parametrize("field, value", [("steps", 0), ("copies", -1), ("patience", 0),
@@ -138,5 +139,5 @@ def test_bad_config_values_name_the_field(field, value):
 
 
 def test_weights_never_receive_gradients(lite0):
-    optimize(lite0, [1], ClassLogit(), preset("plain"), small_config(steps=2))
+    optimize(lite0, [1], ClassLogit(), PLAIN, small_config(steps=2))
     assert all(p.grad is None and not p.requires_grad for p in lite0.parameters())

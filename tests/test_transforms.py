@@ -5,15 +5,10 @@ import torch
 import torch.nn.functional as F
 
 from featviz.errors import InputError
-from featviz.transforms import (
-    PRESETS,
-    Augmentation,
-    color_jitter,
-    gaussian_blur,
-    homographies,
-    preset,
-    warp,
-)
+from featviz.transforms import Augmentation, color_jitter, gaussian_blur, homographies
+from tests.conftest import PLAIN, REFERENCE_AUGMENTED
+
+CHAINS = {"plain": PLAIN, "reference_augmented": REFERENCE_AUGMENTED}
 
 
 def gradient_image(n=1, size=64):
@@ -23,28 +18,28 @@ def gradient_image(n=1, size=64):
     return image.expand(n, 3, size, size).clone()
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", CHAINS)
 def test_copies_of_one_image_get_different_views(name):
     images = gradient_image(8)
-    views = preset(name)(images, 48, torch.Generator().manual_seed(0))
+    views = CHAINS[name](images, 48, torch.Generator().manual_seed(0))
     assert views.shape == (8, 3, 48, 48)
     for i in range(8):
         for j in range(i + 1, 8):
             assert not torch.allclose(views[i], views[j]), (i, j)
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", CHAINS)
 def test_same_seed_same_views(name):
     images = gradient_image(4)
-    first = preset(name)(images, 32, torch.Generator().manual_seed(3))
-    second = preset(name)(images, 32, torch.Generator().manual_seed(3))
+    first = CHAINS[name](images, 32, torch.Generator().manual_seed(3))
+    second = CHAINS[name](images, 32, torch.Generator().manual_seed(3))
     assert torch.equal(first, second)
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", CHAINS)
 def test_views_are_differentiable(name):
     images = gradient_image(2).requires_grad_()
-    preset(name)(images, 32, torch.Generator().manual_seed(0)).sum().backward()
+    CHAINS[name](images, 32, torch.Generator().manual_seed(0)).sum().backward()
     assert images.grad is not None and images.grad.abs().sum() > 0
 
 
@@ -104,25 +99,12 @@ def test_blur_smooths_and_keeps_the_mean():
     assert torch.allclose(blurred.mean(), noise.mean(), atol=0.01)
 
 
-def test_augmented_preset_matches_the_reference():
-    augmented = preset("augmented")
-    assert augmented.crop_scale == (0.1, 1.0) and augmented.rotation == 20.0
-    assert augmented.flip == 0.5 and augmented.perspective == 0.4
-    assert augmented.color_jitter == (0.2, 0.2, 0.2, 0.1) and augmented.blur_kernel == 3
-    assert preset("plain") == Augmentation()
-
-
 def test_noise_and_translation_change_views():
     images = gradient_image(2, 32)
     generator = torch.Generator().manual_seed(0)
     base = Augmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
     moved = Augmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), translate=0.1, noise=0.05)
     assert not torch.allclose(base(images, 32, generator), moved(images, 32, generator))
-
-
-def test_unknown_preset_is_a_clear_error():
-    with pytest.raises(InputError, match="unknown augmentation preset 'heavy'.*plain"):
-        preset("heavy")
 
 
 @pytest.mark.parametrize(

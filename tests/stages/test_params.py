@@ -87,3 +87,94 @@ def test_a_variant_section_overrides_generate_keys_for_that_variant_only(tmp_pat
     assert params.objectives["augmented"].name == "class_log_softmax"
     assert params.optimizations["plain"].steps == raw["generate"]["steps"]
     assert params.objectives["plain"].name == "class_logit"
+
+
+HOSTILE_KEYS = ["../../../../../../victim", "/tmp/victim", "a;touch INJECTED;#", "a';touch X;'",
+                "$(touch X)", "with space", "--help", "a-b", "a.b", ".hidden", "", "x" * 65]
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+@pytest.mark.parametrize("section", ["models", "class_sets"])
+def test_keys_that_become_paths_or_shell_words_must_be_safe(tmp_path, key, section):
+    params = tiny_params()
+    if section == "models":
+        params["models"][key] = {"name": "efficientnet_lite0"}
+        params["grid"]["models"] = [key]
+    else:
+        params["class_sets"][key] = [1]
+        params["grid"]["class_sets"] = [key]
+    with pytest.raises(InputError, match=f"{section} key .* is not allowed: use letters"):
+        load_params(write(tmp_path, params))
+
+
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        ("generate", "steps", 2.5, "generate: steps must be a positive integer, got 2.5"),
+        ("generate", "steps", "ten", "generate: steps must be a positive integer, got 'ten'"),
+        ("generate", "steps", True, "generate: steps must be a positive integer, got True"),
+        ("generate", "image_size", 100.5, "generate: image_size must be an integer from 8 to"),
+        ("generate", "copies", 1.5, "generate: copies must be a positive integer"),
+        ("generate", "seed", "abc", "generate: seed must be an integer"),
+        ("generate", "lr", "fast", "generate: lr must be a number"),
+        ("generate", "min_delta", [1], "generate: min_delta must be a number"),
+        ("generate", "patience", 3.0, "generate: patience must be a positive integer"),
+        ("generate", "optimizer", 3, "generate: unknown optimizer 3"),
+        ("generate", "l2", "none", "generate: regularizer weight l2 must be a number"),
+        ("augmented", "eval_views", 0, "augmented: eval_views must be an integer from 1 to"),
+        ("cross_evaluate", "seed", 1.5, "cross_evaluate.seed must be an integer"),
+        ("cross_evaluate", "views", True, "cross_evaluate.views must be an integer"),
+    ],
+)
+def test_every_value_is_type_checked_naming_its_key(tmp_path, section, key, value, message):
+    params = tiny_params()
+    params[section][key] = value
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_params(write(tmp_path, params))
+
+
+@pytest.mark.parametrize(
+    "augmentation, message",
+    [({"blur_kernel": 3.5}, "plain.augmentation: blur_kernel must be an integer"),
+     ({"crop_scale": [0.1]}, "plain.augmentation: crop_scale must be a list of 2 numbers"),
+     ({"crop_scale": ["a", 1]}, "plain.augmentation: crop_scale must be a number"),
+     ({"rotation": "lots"}, "plain.augmentation: rotation must be a number"),
+     ({"color_jitter": [0.1, 0.1, 0.1, "x"]}, "plain.augmentation: color_jitter"),
+     ({"noise": -1}, "plain.augmentation: noise must not be negative")],
+)
+def test_augmentation_values_are_type_checked(tmp_path, augmentation, message):
+    params = tiny_params()
+    params["plain"]["augmentation"].update(augmentation)
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_params(write(tmp_path, params))
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda p: p["generate"].update(image_size=100000),
+         "generate: image_size must be an integer from 8 to 1024, got 100000"),
+        (lambda p: p["models"]["efficientnet_lite0"].update(view_size=100000),
+         "models.efficientnet_lite0.view_size must be an integer from 32 to 1024"),
+        (lambda p: p["class_sets"].update(tiny=list(range(1000))) or p["generate"].update(
+            copies=4), "1000 classes x 4 copies = 4000 images in one batch, more than 1024"),
+        (lambda p: p["class_sets"].update(tiny=list(range(200))) or p["generate"].update(
+            image_size=1024), "200 images of 1024 x 1024 pixels in one batch"),
+        (lambda p: p["cross_evaluate"].update(views=100000),
+         "cross_evaluate.views must be an integer from 1 to 256"),
+    ],
+)
+def test_sizes_are_bounded_before_any_model_loads(tmp_path, edit, message):
+    params = tiny_params()
+    edit(params)
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_params(write(tmp_path, params))
+
+
+def test_a_batch_bound_names_the_grid_point(tmp_path):
+    params = tiny_params()
+    params["class_sets"]["tiny"] = list(range(600))
+    params["augmented"]["copies"] = 2
+    with pytest.raises(InputError, match="augmented of efficientnet_lite0 on class_sets.tiny: "
+                                         "600 classes x 2 copies"):
+        load_params(write(tmp_path, params))
