@@ -21,15 +21,17 @@ from featviz.stages.outputs import (
     CROSS_EVAL_IMAGES,
     CROSS_EVAL_METRICS,
     CROSS_EVAL_TABLE,
+    check_writable,
     class_label,
     image_filename,
     images_dir,
+    json_text,
     read_image,
-    write_json,
-    write_text,
+    write_stage_outputs,
 )
 from featviz.stages.params import VARIANTS, Params, load_params
 from featviz.stages.progress import progress_reporter
+from featviz.stages.tables import percent, transfer_table
 
 SCORES = ("top1", "top5", "p_target", "center_top1", "center_top5", "center_p_target")
 
@@ -37,6 +39,7 @@ SCORES = ("top1", "top5", "p_target", "center_top1", "center_top5", "center_p_ta
 def cross_evaluate(params_path: Path) -> None:
     start = time.perf_counter()
     params = load_params(params_path)
+    check_writable([CROSS_EVAL_IMAGES, CROSS_EVAL_TABLE, CROSS_EVAL_METRICS])
     image_sets = load_image_sets(params)
     evaluators = params.evaluators
     rows = []
@@ -61,9 +64,11 @@ def cross_evaluate(params_path: Path) -> None:
     summary["wall_seconds"] = round(time.perf_counter() - start, 1)
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, float_format="%.6g")
-    write_text(CROSS_EVAL_IMAGES, buffer.getvalue())
-    write_json(CROSS_EVAL_METRICS, summary)
-    write_text(CROSS_EVAL_TABLE, markdown_table(summary, params))
+    write_stage_outputs("cross-evaluate", {
+        CROSS_EVAL_IMAGES: buffer.getvalue(),
+        CROSS_EVAL_TABLE: markdown_table(summary, params),
+        CROSS_EVAL_METRICS: json_text(summary),
+    })
 
 
 def load_image_sets(params: Params) -> dict[tuple[str, str, str], tuple[list[int], torch.Tensor]]:
@@ -99,20 +104,6 @@ def summarize(table: pd.DataFrame, params: Params) -> dict:
             entry.setdefault(generator, {})[evaluator] = scores
         summary[variant] = entry
     return summary
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def transfer_table(summary: dict) -> list[str]:
-    """Markdown rows: per variant, top-1 by the other models first, then by the own model."""
-    lines = ["| variant | transfer top-1 | self top-1 |", "| --- | --- | --- |"]
-    for variant in VARIANTS:
-        entry = summary[variant]
-        lines.append(f"| {variant} | {percent(entry.get('transfer_top1'))} | "
-                     f"{percent(entry['self_top1'])} |")
-    return lines
 
 
 def markdown_table(summary: dict, params: Params) -> str:

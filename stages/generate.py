@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from featviz.models import load_model
-from featviz.optimize import OptimizationResult, check_classes, optimize
+from featviz.models import check_classes, load_model
+from featviz.optimize import OptimizationResult, optimize
 from featviz.stages.outputs import (
+    check_writable,
     class_label,
     generate_metrics_path,
+    generate_stage,
     grid_point,
     history_path,
     image_filename,
     images_dir,
-    write_images,
-    write_json,
-    write_text,
+    json_text,
+    write_stage_outputs,
 )
 from featviz.stages.params import load_params, prefixed
 from featviz.stages.progress import progress_reporter
@@ -31,6 +32,10 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
     entry = params.model(model_key)
     classes = params.class_set(class_set)
     config = params.optimization_for(variant, entry)
+    images = images_dir(variant, model_key, class_set)
+    history = history_path(variant, model_key, class_set)
+    metrics_path = generate_metrics_path(variant, model_key, class_set)
+    check_writable([images, history, metrics_path])
     model = load_model(entry.name, entry.weights)
     prefixed(f"class_sets.{class_set}", lambda: check_classes(model, classes))
     with progress_reporter(f"{variant} {grid_point(model_key, class_set)}", config.steps) as update:
@@ -38,12 +43,13 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
             model, classes, params.objectives[variant], params.augmentations[variant], config,
             progress=lambda p: update(p.step, f"{p.active_classes}/{p.total_classes} running"),
         )
-    write_images(images_dir(variant, model_key, class_set),
-                 {image_filename(c.target): c.image for c in result.classes})
-    write_text(history_path(variant, model_key, class_set), history_csv(result))
     metrics = generate_metrics(result, params.objectives[variant].name)
     metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
-    write_json(generate_metrics_path(variant, model_key, class_set), metrics)
+    write_stage_outputs(generate_stage(variant, model_key, class_set), {
+        images: {image_filename(c.target): c.image for c in result.classes},
+        history: history_csv(result),
+        metrics_path: json_text(metrics),
+    })
 
 
 def history_csv(result: OptimizationResult) -> str:

@@ -1,13 +1,26 @@
-"""Where the pipeline's files live, and how they are written: atomically, temp file then rename."""
+"""Where the pipeline's files live, and how a stage writes them: as one unit, atomically.
+
+Every output path is built here and must lie inside ``data/`` or ``metrics/`` of the working
+directory, whatever a params key says. A stage writes its outputs under a lock of its own, each
+first to a hidden temporary sibling (named ``.featviz-tmp-*``: .dvcignore'd, and removed by the
+next write of the same output) and then renamed into place, with the file modes the umask
+gives (0644 files, 0755 folders under umask 022). The stage's last output, its metrics, is
+removed first and renamed into place last, so a stage killed while writing leaves no metrics
+file: its set of outputs is visibly incomplete and `dvc repro` runs it again.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 import torch
@@ -16,16 +29,34 @@ from PIL import Image
 from featviz.errors import InputError
 from featviz.models import IMAGENET_CLASSES
 
+OUTPUT_ROOTS = (Path("data"), Path("metrics"))
 GENERATED = Path("data/generated")
 HISTORY = Path("data/history")
 CROSS_EVAL_IMAGES = Path("data/cross_eval/images.csv")
 GENERATE_METRICS = Path("metrics/generate")
 CROSS_EVAL_METRICS = Path("metrics/cross_eval.json")
 CROSS_EVAL_TABLE = Path("metrics/cross_eval.md")
+REPORT = Path("data/report/index.html")
+SUMMARY = Path("metrics/summary.md")
+PARAMS_CHECKED = Path("data/params_checked.txt")
+LOCKS = Path("data/.featviz-locks")
+TEMPORARY_PREFIX = ".featviz-tmp-"
+
+# What a stage writes to one path: text, or a folder holding exactly these PNGs (name -> image).
+Content = Union[str, dict[str, torch.Tensor]]
 
 
 def grid_point(model: str, class_set: str) -> str:
-    return f"{model}-{class_set}"
+    """The name of a grid point's outputs: one plain file name, whatever the keys hold."""
+    name = f"{model}-{class_set}"
+    if "/" in name or "\0" in name or name.startswith("."):
+        raise InputError(f"refusing to write outputs named {name!r}: not a plain file name")
+    return name
+
+
+def generate_stage(variant: str, model: str, class_set: str) -> str:
+    """The DVC stage name of a grid point's generate stage (dvc.yaml's matrix naming)."""
+    return f"generate-{variant}@{grid_point(model, class_set)}"
 
 
 def class_label(target: int) -> str:
@@ -38,28 +69,133 @@ def image_filename(target: int) -> str:
 
 
 def images_dir(variant: str, model: str, class_set: str) -> Path:
-    return GENERATED / variant / grid_point(model, class_set)
+    return inside_output_roots(GENERATED / variant / grid_point(model, class_set))
 
 
 def history_path(variant: str, model: str, class_set: str) -> Path:
-    return HISTORY / variant / f"{grid_point(model, class_set)}.csv"
+    return inside_output_roots(HISTORY / variant / f"{grid_point(model, class_set)}.csv")
 
 
 def generate_metrics_path(variant: str, model: str, class_set: str) -> Path:
-    return GENERATE_METRICS / variant / f"{grid_point(model, class_set)}.json"
+    return inside_output_roots(GENERATE_METRICS / variant / f"{grid_point(model, class_set)}.json")
 
 
-def _temporary_sibling(path: Path, directory: bool = False) -> Path:
+def inside_output_roots(path: Path) -> Path:
+    """``path`` itself, if it lies strictly inside data/ or metrics/ once symbolic links and
+    '..' are resolved; otherwise an error, so nothing is ever written or deleted elsewhere."""
+    resolved = path.resolve()
+    for root in OUTPUT_ROOTS:
+        root = root.resolve()
+        if resolved != root and resolved.is_relative_to(root):
+            return path
+    raise InputError(f"refusing to write {path}: outputs go inside data/ or metrics/ only")
+
+
+def check_writable(paths: list[Path]) -> None:
+    """Fail before any work if an output could not be written: each path's nearest existing
+    folder must be writable, and so must an existing output folder (it gets replaced)."""
+    for path in paths:
+        inside_output_roots(path)
+        if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write {path}: the folder is not writable")
+        folder = path.parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write {path}: {folder} is not a writable folder")
+
+
+def write_stage_outputs(stage: str, outputs: dict[Path, Content]) -> None:
+    """Write ``outputs`` (path -> content) as one unit; the last one is the stage's marker of
+    completion. Concurrent runs of one stage take turns, so the set always comes from one run."""
+    for path in outputs:
+        inside_output_roots(path)
+    with _stage_lock(stage):
+        staged: dict[Path, Path] = {}
+        try:
+            for path, content in outputs.items():
+                staged[path] = _stage(path, content)
+            *others, last = staged
+            _remove(last)
+            for path in [*others, last]:
+                _put_in_place(staged[path], path)
+        except OSError as error:
+            raise InputError(f"cannot write the outputs of {stage}: {error}") from error
+        finally:
+            for temporary in staged.values():
+                _remove(temporary)
+
+
+@contextlib.contextmanager
+def _stage_lock(stage: str) -> Iterator[None]:
+    """An exclusive lock per stage; the OS releases it when the process ends, even when killed."""
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    with (LOCKS / f"{stage}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _stage(path: Path, content: Content) -> Path:
+    """Write ``content`` to a new temporary sibling of ``path``, after removing the leftovers of
+    earlier writes of ``path`` that were killed (the stage lock is held, so none is running)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f"{TEMPORARY_PREFIX}{path.name}.*"):
+        _remove(leftover)
+    if isinstance(content, str):
+        temporary = _temporary_sibling(path, directory=False)
+        temporary.write_text(content)
+    else:
+        temporary = _temporary_sibling(path, directory=True)
+        for filename, image in content.items():
+            to_pil(image).save(temporary / filename)
+    return temporary
+
+
+def _put_in_place(temporary: Path, path: Path) -> None:
+    if temporary.is_dir() and path.is_dir():
+        retired = _temporary_sibling(path, directory=True)
+        os.replace(path, retired)  # onto an empty folder: allowed, and atomic
+        os.replace(temporary, path)
+        shutil.rmtree(retired)
+    else:
+        os.replace(temporary, path)
+
+
+def _temporary_sibling(path: Path, directory: bool) -> Path:
+    """A new hidden file or folder beside ``path``, with the modes the umask gives new ones
+    (mkstemp and mkdtemp would leave 0600 and 0700)."""
+    prefix = f"{TEMPORARY_PREFIX}{path.name}."
     if directory:
-        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    return Path(name)
+        temporary = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+        temporary.chmod(0o777 & ~_umask())
+    else:
+        handle, name = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+        os.close(handle)
+        temporary = Path(name)
+        temporary.chmod(0o666 & ~_umask())
+    return temporary
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> None:
-    temporary = _temporary_sibling(path)
+    """Write one text file atomically (for scripts; stages use write_stage_outputs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary_sibling(path, directory=False)
     try:
         temporary.write_text(text)
         os.replace(temporary, path)
@@ -67,8 +203,8 @@ def write_text(path: Path, text: str) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def write_json(path: Path, data: dict) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+def json_text(data: dict) -> str:
+    return json.dumps(data, indent=2) + "\n"
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -76,26 +212,13 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array, mode="RGB")
 
 
-def write_images(directory: Path, images: dict[str, torch.Tensor]) -> None:
-    """Replace ``directory`` with one holding exactly these PNGs (file name -> (3, H, W))."""
-    temporary = _temporary_sibling(directory, directory=True)
-    try:
-        for filename, image in images.items():
-            to_pil(image).save(temporary / filename)
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(temporary, directory)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-
-
 def read_image(path: Path) -> torch.Tensor:
-    """A PNG as a (3, H, W) float tensor in [0, 1]."""
+    """A PNG as a (3, H, W) float tensor in [0, 1]; a missing or broken file is an InputError."""
     try:
         with Image.open(path) as image:
             array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     except FileNotFoundError:
         raise InputError(f"image file not found: {path} (run its generate stage first)") from None
-    except OSError as error:
+    except (OSError, SyntaxError, ValueError) as error:
         raise InputError(f"cannot read image file {path}: {error}") from error
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()

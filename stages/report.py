@@ -13,49 +13,134 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from featviz.errors import InputError
-from featviz.stages.cross_evaluate import percent, transfer_table
 from featviz.stages.outputs import (
     CROSS_EVAL_IMAGES,
     CROSS_EVAL_METRICS,
+    REPORT,
+    SUMMARY,
+    check_writable,
     class_label,
     generate_metrics_path,
+    generate_stage,
     image_filename,
     images_dir,
-    write_text,
+    write_stage_outputs,
 )
 from featviz.stages.params import VARIANTS, Params, load_params
+from featviz.stages.tables import percent, transfer_table
 
-REPORT = Path("data/report/index.html")
-SUMMARY = Path("metrics/summary.md")
 KEY_HYPERPARAMETERS = ("parameterization", "image_size", "steps", "copies", "optimizer", "lr",
                        "patience", "min_delta", "seed")
+CROSS_EVALUATE = "the cross-evaluate stage"
+SCORE_COLUMNS = {"center_prediction": "integer", "center_top1": "boolean",
+                 "center_p_target": "number"}
+IMAGE_KEY_COLUMNS = ("variant", "generator", "class_set", "class", "evaluator")
 
 
 def report(params_path: Path) -> None:
     params = load_params(params_path)
-    summary = _read_json(CROSS_EVAL_METRICS)
-    scores = _read_csv(CROSS_EVAL_IMAGES)
+    check_writable([REPORT, SUMMARY])
+    summary = read_summary(params)
+    scores = read_scores(params)
     timings = stage_seconds(params, summary)
-    write_text(REPORT, render_html(params, summary, scores, timings))
-    write_text(SUMMARY, summary_markdown(params, summary))
+    write_stage_outputs("report", {
+        SUMMARY: summary_markdown(params, summary),
+        REPORT: render_html(params, summary, scores, timings),
+    })
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path, writer: str) -> dict:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise InputError(f"{path} not found: run the cross-evaluate stage first") from None
-    except (OSError, json.JSONDecodeError) as error:
+        raise InputError(f"{path} not found: run {writer} first") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputError(f"cannot read {path}: {error}") from error
+    if not isinstance(data, dict):
+        raise InputError(f"{path} must hold a JSON object; run {writer} again")
+    return data
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _number(data: dict, keys: list[str], path: Path, writer: str, *, optional: bool = False,
+            fraction: bool = False) -> None:
+    """Check that ``data[k1][k2]...`` is a number (a fraction in [0, 1] if asked)."""
+    value: object = data
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None and optional:
+        return
+    bad = isinstance(value, bool) or not isinstance(value, (int, float))
+    if not bad and fraction:
+        bad = not 0 <= value <= 1
+    if bad:
+        expected = "a fraction in [0, 1]" if fraction else "a number"
+        raise InputError(f"{path}: {'.'.join(keys)} must be {expected}, got {value!r}; "
+                         f"run {writer} again")
+
+
+def read_summary(params: Params) -> dict:
+    """metrics/cross_eval.json, checked to hold every number the report shows."""
+    path = CROSS_EVAL_METRICS
+    summary = _read_json(path, CROSS_EVALUATE)
+    _number(summary, ["views"], path, CROSS_EVALUATE)
+    _number(summary, ["wall_seconds"], path, CROSS_EVALUATE)
+    for variant in VARIANTS:
+        _number(summary, [variant, "transfer_top1"], path, CROSS_EVALUATE, optional=True,
+                fraction=True)
+        _number(summary, [variant, "self_top1"], path, CROSS_EVALUATE, optional=True,
+                fraction=True)
+        for generator in params.grid_models:
+            for evaluator in params.evaluators:
+                for score in ("top1", "center_top1"):
+                    _number(summary, [variant, generator, evaluator, score], path,
+                            CROSS_EVALUATE, fraction=True)
+    return summary
+
+
+def read_scores(params: Params) -> pd.DataFrame:
+    """data/cross_eval/images.csv, checked to hold a row of scores for every grid image and
+    evaluator, indexed by (variant, generator, class set, class, evaluator)."""
+    path = CROSS_EVAL_IMAGES
     try:
-        return pd.read_csv(path)
+        scores = pd.read_csv(path)
     except FileNotFoundError:
-        raise InputError(f"{path} not found: run the cross-evaluate stage first") from None
-    except (OSError, pd.errors.ParserError) as error:
+        raise InputError(f"{path} not found: run {CROSS_EVALUATE} first") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as error:
         raise InputError(f"cannot read {path}: {error}") from error
+    missing = [c for c in (*IMAGE_KEY_COLUMNS, *SCORE_COLUMNS) if c not in scores.columns]
+    if missing:
+        raise InputError(f"{path} lacks the column(s) {', '.join(missing)}; "
+                         f"run {CROSS_EVALUATE} again")
+    for column, kind in SCORE_COLUMNS.items():
+        values = scores[column]
+        valid = {"integer": pd.api.types.is_integer_dtype,
+                 "boolean": pd.api.types.is_bool_dtype,
+                 "number": pd.api.types.is_numeric_dtype}[kind](values) and values.notna().all()
+        if not valid:
+            raise InputError(f"{path}: column {column} must hold only {kind} values; "
+                             f"run {CROSS_EVALUATE} again")
+    if (scores.center_prediction < 0).any() or not scores.center_p_target.between(0, 1).all():
+        raise InputError(f"{path}: center_prediction must be a class index and center_p_target "
+                         f"a probability; run {CROSS_EVALUATE} again")
+    by_image = scores.set_index(list(IMAGE_KEY_COLUMNS)).sort_index()
+    if not by_image.index.is_unique:
+        raise InputError(f"{path} has several rows for one image and evaluator; "
+                         f"run {CROSS_EVALUATE} again")
+    for variant, model, class_set, target in _gallery_images(params):
+        for evaluator in params.evaluators:
+            key = (variant, model, class_set, target, evaluator)
+            if key not in by_image.index:
+                raise InputError(f"{path} has no row for {', '.join(map(str, key))}; "
+                                 f"run {CROSS_EVALUATE} again")
+    return by_image
+
+
+def _gallery_images(params: Params) -> list[tuple[str, str, str, int]]:
+    """(variant, model, class set, class) of every grid image."""
+    return [(variant, model, class_set, target)
+            for variant in VARIANTS for model in params.grid_models
+            for class_set in params.grid_class_sets for target in params.class_set(class_set)]
 
 
 def stage_seconds(params: Params, summary: dict) -> dict[str, float]:
@@ -64,8 +149,11 @@ def stage_seconds(params: Params, summary: dict) -> dict[str, float]:
     for variant in VARIANTS:
         for model in params.grid_models:
             for class_set in params.grid_class_sets:
-                metrics = _read_json(generate_metrics_path(variant, model, class_set))
-                seconds[f"generate-{variant}@{model}-{class_set}"] = metrics["wall_seconds"]
+                stage = generate_stage(variant, model, class_set)
+                path = generate_metrics_path(variant, model, class_set)
+                metrics = _read_json(path, f"the {stage} stage")
+                _number(metrics, ["wall_seconds"], path, f"the {stage} stage")
+                seconds[stage] = metrics["wall_seconds"]
     seconds["cross-evaluate"] = summary["wall_seconds"]
     return seconds
 
@@ -140,10 +228,18 @@ def _data_uri(png: bytes) -> str:
 
 
 def _image_uri(path: Path) -> str:
+    """The PNG at ``path`` as a data URI, once it has been decoded whole."""
     try:
-        return _data_uri(path.read_bytes())
+        png = path.read_bytes()
+        with Image.open(io.BytesIO(png)) as image:
+            if image.format != "PNG":
+                raise InputError(f"image file {path} is {image.format}, not a PNG")
+            image.load()
     except FileNotFoundError:
         raise InputError(f"image file not found: {path} (run its generate stage first)") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise InputError(f"cannot read image file {path}: {error}") from error
+    return _data_uri(png)
 
 
 STYLE = """
@@ -205,7 +301,7 @@ def _cross_evaluation_section(params: Params, summary: dict) -> list[str]:
     return parts
 
 
-def _gallery_section(params: Params, scores: pd.DataFrame) -> list[str]:
+def _gallery_section(params: Params, by_image: pd.DataFrame) -> list[str]:
     esc = html.escape
     columns = [(v, m) for v in VARIANTS for m in params.grid_models]
     parts = ["<h2>Gallery</h2>",
@@ -213,7 +309,6 @@ def _gallery_section(params: Params, scores: pd.DataFrame) -> list[str]:
               "p(target); green when the top-1 class is the target.</p>",
               "<table class='gallery'><tr><th>class</th>"
               + "".join(f"<th>{v}<br>{esc(m)}</th>" for v, m in columns) + "</tr>"]
-    by_image = scores.set_index(["variant", "generator", "class_set", "class", "evaluator"])
     for class_set in params.grid_class_sets:
         for target in params.class_set(class_set):
             parts.append(f"<tr><th>{target}<br>{esc(class_label(target))}</th>")

@@ -1,7 +1,13 @@
 import json
+import os
+import signal
+import stat
+import subprocess
+import time
 
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -105,3 +111,107 @@ def test_models_command_lists_embedded_models_as_available():
 def test_every_command_explains_itself(command):
     result = invoke(command, "--help")
     assert result.exit_code == 0 and len(result.output) > 100
+
+
+def test_an_option_given_as_a_key_value_is_refused(project):
+    result = invoke("generate-plain", "--model", "--help", "--class-set", "tiny")
+    assert result.exit_code == 2 and "looks like an option" in result.output
+    assert_no_outputs(project)
+
+
+def test_a_path_key_exits_2_and_writes_nowhere(project, tmp_path_factory):
+    canary = tmp_path_factory.mktemp("canary")
+    (canary / "keep.txt").write_text("keep")
+    key = "../" * 12 + str(canary).lstrip("/")
+    params = tiny_params(class_sets={key: [1]})
+    write_params(project, params)
+    result = invoke("generate-plain", "--model", "efficientnet_lite0", "--class-set", key)
+    assert result.exit_code == 2 and "is not allowed" in result.output
+    assert sorted(p.name for p in canary.iterdir()) == ["keep.txt"]
+    assert_no_outputs(project)
+
+
+def test_an_unwritable_output_is_reported_before_any_work(project):
+    (project / "data").mkdir()
+    (project / "data/history").write_text("a file where the history folder belongs")
+    result = invoke("generate-plain", "--model", "efficientnet_lite0", "--class-set", "tiny")
+    assert result.exit_code == 2
+    assert "cannot write data/history/plain/efficientnet_lite0-tiny.csv" in result.output
+    assert not (project / "data/generated").exists() and not (project / "metrics").exists()
+
+
+def test_outputs_are_world_readable_under_umask_022(project):
+    previous = os.umask(0o022)
+    try:
+        assert invoke("generate-plain", "--model", "efficientnet_lite0",
+                      "--class-set", "tiny").exit_code == 0
+    finally:
+        os.umask(previous)
+    images = project / "data/generated/plain/efficientnet_lite0-tiny"
+    assert stat.S_IMODE(images.stat().st_mode) == 0o755
+    for path in [*images.iterdir(), project / "data/history/plain/efficientnet_lite0-tiny.csv",
+                 project / "metrics/generate/plain/efficientnet_lite0-tiny.json"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+OUTPUTS = ("data/generated/plain/efficientnet_lite0-tiny/1_goldfish.png",
+           "data/generated/plain/efficientnet_lite0-tiny/2_great_white_shark.png",
+           "data/history/plain/efficientnet_lite0-tiny.csv",
+           "metrics/generate/plain/efficientnet_lite0-tiny.json")
+
+
+def output_set(project) -> tuple:
+    """The grid point's outputs, wall time left out (it differs between runs)."""
+    metrics = json.loads((project / OUTPUTS[-1]).read_text())
+    metrics.pop("wall_seconds"), metrics.pop("seconds"), metrics.pop("image_steps_per_second")
+    for entry in metrics["classes"].values():
+        entry.pop("seconds")
+    return (*((project / name).read_bytes() for name in OUTPUTS[:-1]), metrics)
+
+
+def generate_command(params: str) -> list[str]:
+    return ["featviz", "generate-plain", "--model", "efficientnet_lite0", "--class-set", "tiny",
+            "--params", params]
+
+
+@pytest.mark.slow
+def test_concurrent_runs_of_one_grid_point_leave_the_outputs_of_one_run(project):
+    """Two runs with different seeds write the same grid point at about the same time: both
+    succeed, and every output comes from the same one of them."""
+    expected = {}
+    for seed in (1, 2):
+        params = tiny_params()
+        params["generate"].update(seed=seed, image_size=256)
+        (project / f"seed{seed}.yaml").write_text(yaml.safe_dump(params))
+        subprocess.run(generate_command(f"seed{seed}.yaml"), cwd=project, check=True,
+                       capture_output=True)
+        expected[seed] = output_set(project)
+    assert expected[1] != expected[2]
+    for _ in range(3):
+        runs = [subprocess.Popen(generate_command(f"seed{seed}.yaml"), cwd=project,
+                                 stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+        for run in runs:
+            assert run.wait() == 0, run.stderr.read()
+        assert output_set(project) in (expected[1], expected[2])
+        assert not list(project.rglob(".featviz-tmp-*"))
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_writing_leaves_an_incomplete_set_that_the_next_run_repairs(project):
+    params = tiny_params(class_sets={"tiny": list(range(1, 25))})
+    params["generate"].update(image_size=512, steps=1)
+    write_params(project, params)
+    folder = project / "data/generated/plain"
+    run = subprocess.Popen(generate_command("params.yaml"), cwd=project,
+                           stderr=subprocess.DEVNULL)
+    while run.poll() is None and not (folder.exists() and list(folder.glob(".featviz-tmp-*"))):
+        time.sleep(0.002)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert run.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert list(folder.glob(".featviz-tmp-*"))  # the half-written folder
+    assert not (project / "metrics/generate/plain/efficientnet_lite0-tiny.json").exists()
+    subprocess.run(generate_command("params.yaml"), cwd=project, check=True, capture_output=True)
+    assert not list(project.rglob(".featviz-tmp-*"))
+    assert len(list((folder / "efficientnet_lite0-tiny").iterdir())) == 24
+    assert (project / "metrics/generate/plain/efficientnet_lite0-tiny.json").exists()

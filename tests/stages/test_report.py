@@ -1,9 +1,13 @@
 import json
+import os
 import re
 import shutil
+import stat
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from featviz.cli import app
@@ -20,15 +24,33 @@ def invoke(*args):
     return result
 
 
+@pytest.fixture(scope="module")
+def evaluated_once(tmp_path_factory):
+    """Images and cross-evaluation of a small run, made once for this module's tests."""
+    folder = tmp_path_factory.mktemp("evaluated")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        write_params(folder, tiny_params(grid_models=MODELS))
+        for variant in ("plain", "augmented"):
+            for model in MODELS:
+                invoke(f"generate-{variant}", "--model", model, "--class-set", "tiny")
+        invoke("cross-evaluate")
+    return folder
+
+
 @pytest.fixture
-def small_run(project):
-    write_params(project, tiny_params(grid_models=MODELS))
-    for variant in ("plain", "augmented"):
-        for model in MODELS:
-            invoke(f"generate-{variant}", "--model", model, "--class-set", "tiny")
-    invoke("cross-evaluate")
-    invoke("report")
+def evaluated(evaluated_once, tmp_path, monkeypatch):
+    """A copy of that run as the working directory; no report yet."""
+    project = tmp_path / "run"
+    shutil.copytree(evaluated_once, project)
+    monkeypatch.chdir(project)
     return project
+
+
+@pytest.fixture
+def small_run(evaluated):
+    invoke("report")
+    return evaluated
 
 
 def test_report_shows_every_image_the_heatmap_tables_params_and_timings(small_run):
@@ -93,3 +115,85 @@ def test_report_opens_from_disk_in_headless_chromium(small_run):
         assert driver.save_screenshot(str(ARTIFACTS / "report.png"))
     finally:
         driver.quit()
+
+
+def report_fails_with(project, message: str) -> None:
+    result = runner.invoke(app, ["report"])
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (project / "data/report").exists()
+
+
+IMAGE = "data/generated/augmented/efficientnet_lite1-tiny/2_great_white_shark.png"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "jpeg"])
+def test_a_broken_image_exits_2_naming_the_file(evaluated, damage):
+    path = evaluated / IMAGE
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif damage == "garbage":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
+    else:
+        Image.new("RGB", (8, 8)).save(path, format="JPEG")
+    report_fails_with(evaluated, IMAGE)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [("[1, 2]", "must hold a JSON object"),
+     ('{"views": 2}', "wall_seconds must be a number"),
+     ('{"views": 2, "wall_seconds": 1, "plain": {}}', "plain.efficientnet_lite0."),
+     ("{not json", "cannot read metrics/cross_eval.json")],
+)
+def test_a_cross_evaluation_summary_of_the_wrong_shape_exits_2(evaluated, content, message):
+    (evaluated / "metrics/cross_eval.json").write_text(content)
+    report_fails_with(evaluated, message)
+
+
+def test_a_summary_value_of_the_wrong_type_exits_2(evaluated):
+    path = evaluated / "metrics/cross_eval.json"
+    summary = json.loads(path.read_text())
+    summary["augmented"]["efficientnet_lite0"]["efficientnet_lite1"]["top1"] = "high"
+    path.write_text(json.dumps(summary))
+    report_fails_with(evaluated, "augmented.efficientnet_lite0.efficientnet_lite1.top1 must be a "
+                                 "fraction in [0, 1], got 'high'")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "cannot read data/cross_eval/images.csv"),
+     (b"\xff\xfe\x00\x81binary\x00\xff", "cannot read data/cross_eval/images.csv"),
+     (b"a,b\n1,2\n", "lacks the column(s) variant, generator"),
+     (None, "has no row for augmented, efficientnet_lite1, tiny, 2, efficientnet_lite1"),
+     (b"wrong types", "column center_prediction must hold only integer values")],
+)
+def test_a_scores_table_of_the_wrong_shape_exits_2(evaluated, content, message):
+    path = evaluated / "data/cross_eval/images.csv"
+    rows = pd.read_csv(path)
+    if content is None:
+        rows = rows.iloc[:-1]
+        rows.to_csv(path, index=False)
+    elif content == b"wrong types":
+        rows["center_prediction"] = "cat"
+        rows.to_csv(path, index=False)
+    else:
+        path.write_bytes(content)
+    report_fails_with(evaluated, message)
+
+
+def test_a_missing_generate_metrics_file_names_the_stage_that_writes_it(evaluated):
+    (evaluated / "metrics/generate/plain/efficientnet_lite1-tiny.json").unlink()
+    report_fails_with(evaluated, "metrics/generate/plain/efficientnet_lite1-tiny.json not found: "
+                                 "run the generate-plain@efficientnet_lite1-tiny stage first")
+
+
+def test_the_report_is_readable_by_others_under_umask_022(evaluated):
+    previous = os.umask(0o022)
+    try:
+        invoke("report")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((evaluated / "data/report").stat().st_mode) == 0o755
+    assert stat.S_IMODE((evaluated / "data/report/index.html").stat().st_mode) == 0o644

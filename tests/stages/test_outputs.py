@@ -1,0 +1,136 @@
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from featviz.errors import InputError
+from featviz.stages.outputs import (
+    _stage_lock,
+    check_writable,
+    images_dir,
+    inside_output_roots,
+    write_stage_outputs,
+)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def image(value: float) -> torch.Tensor:
+    return torch.full((3, 8, 8), value)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_outputs_get_the_modes_the_umask_gives(workdir, umask_022):
+    write_stage_outputs("stage", {
+        workdir / "data/images": {"a.png": image(0.5)},
+        workdir / "metrics/m.json": "{}\n",
+    })
+    assert mode(workdir / "data/images") == 0o755
+    assert mode(workdir / "data/images/a.png") == 0o644
+    assert mode(workdir / "metrics/m.json") == 0o644
+    os.umask(0o077)
+    write_stage_outputs("stage", {workdir / "metrics/private.json": "{}\n"})
+    assert mode(workdir / "metrics/private.json") == 0o600
+
+
+@pytest.mark.parametrize("path", ["report.html", "data", "data/../outside.txt", "/tmp/x.txt",
+                                  "metrics/../../x.txt"])
+def test_nothing_is_written_outside_data_and_metrics(workdir, path):
+    with pytest.raises(InputError, match="outputs go inside data/ or metrics/"):
+        write_stage_outputs("stage", {Path(path): "x"})
+    assert sorted(p.name for p in workdir.iterdir()) == []
+
+
+def test_a_symbolic_link_out_of_data_is_refused(workdir, tmp_path_factory):
+    canary = tmp_path_factory.mktemp("canary")
+    (canary / "keep.txt").write_text("keep")
+    (workdir / "data/generated").mkdir(parents=True)
+    (workdir / "data/generated/plain").symlink_to(canary)
+    with pytest.raises(InputError, match="refusing to write"):
+        images_dir("plain", "m", "s")
+    with pytest.raises(InputError, match="refusing to write"):
+        write_stage_outputs("stage", {workdir / "data/generated/plain/x": {"a.png": image(0)}})
+    assert [p.name for p in canary.iterdir()] == ["keep.txt"]
+
+
+def test_paths_built_from_keys_stay_inside(workdir):
+    assert images_dir("plain", "m", "s") == Path("data/generated/plain/m-s")
+    for key in ("../../../../victim", "x/../../../../../../victim", "/abs"):
+        with pytest.raises(InputError, match="refusing to write"):
+            images_dir("plain", "m", key)
+    with pytest.raises(InputError, match="refusing to write"):
+        inside_output_roots(Path("/etc/passwd"))
+
+
+def test_the_metrics_file_is_renamed_into_place_last_and_removed_first(workdir, monkeypatch):
+    """A stage killed between its renames leaves no metrics file: the set is visibly
+    incomplete. Simulated by a failure of the last rename."""
+    metrics = workdir / "metrics/m.json"
+    write_stage_outputs("stage", {workdir / "data/h.csv": "old\n", metrics: "old\n"})
+    real_replace = os.replace
+
+    def failing_replace(source, target):
+        if str(target).endswith("m.json"):
+            raise OSError("disk full")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(InputError, match="cannot write the outputs of stage: disk full"):
+        write_stage_outputs("stage", {workdir / "data/h.csv": "new\n", metrics: "new\n"})
+    assert (workdir / "data/h.csv").read_text() == "new\n" and not metrics.exists()
+    assert not list((workdir / "metrics").glob(".featviz-tmp-*"))
+
+
+def test_leftovers_of_a_killed_write_are_removed_by_the_next(workdir):
+    folder = workdir / "data/generated/plain"
+    leftover = folder / ".featviz-tmp-m-s.abc123"  # what SIGKILL during the write leaves
+    leftover.mkdir(parents=True)
+    (leftover / "1_goldfish.png").write_bytes(b"half")
+    other = folder / ".featviz-tmp-m-s2.abc123"  # another grid point's: not ours to remove
+    other.mkdir()
+    write_stage_outputs("stage", {folder / "m-s": {"a.png": image(0.2)}})
+    assert sorted(p.name for p in folder.iterdir()) == [".featviz-tmp-m-s2.abc123", "m-s"]
+
+
+def test_an_output_folder_is_replaced_whole(workdir):
+    folder = workdir / "data/images"
+    write_stage_outputs("stage", {folder: {"a.png": image(0.1), "b.png": image(0.2)}})
+    write_stage_outputs("stage", {folder: {"c.png": image(0.3)}})
+    assert sorted(p.name for p in folder.iterdir()) == ["c.png"]
+    assert sorted(p.name for p in (workdir / "data").iterdir()) == [".featviz-locks", "images"]
+
+
+def test_writes_of_one_stage_take_turns(workdir):
+    target = workdir / "metrics/m.json"
+    with _stage_lock("stage"):
+        writer = threading.Thread(target=write_stage_outputs, args=("stage", {target: "x\n"}))
+        writer.start()
+        time.sleep(0.3)
+        assert not target.exists()  # waiting for the lock
+    writer.join(timeout=10)
+    assert target.read_text() == "x\n"
+
+
+def test_an_unwritable_output_place_is_found_before_any_work(workdir):
+    (workdir / "data").mkdir()
+    (workdir / "data/history").write_text("a file where a folder should be")
+    with pytest.raises(InputError, match="cannot write data/history/plain/m-s.csv"):
+        check_writable([Path("metrics/m.json"), Path("data/history/plain/m-s.csv")])
