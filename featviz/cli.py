@@ -19,9 +19,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+def _not_an_option(value: str) -> str:
+    """``--model --help`` would otherwise take '--help' as the model key."""
+    if value.startswith("-"):
+        raise typer.BadParameter(f"{value!r} looks like an option, not a key of params.yaml")
+    return value
+
+
 PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="The params file to read.")
-MODEL_OPTION = typer.Option(..., "--model", help="A key of params.yaml 'models'.")
-CLASS_SET_OPTION = typer.Option(..., "--class-set", help="A key of params.yaml 'class_sets'.")
+MODEL_OPTION = typer.Option(..., "--model", help="A key of params.yaml 'models'.",
+                            callback=_not_an_option)
+CLASS_SET_OPTION = typer.Option(..., "--class-set", help="A key of params.yaml 'class_sets'.",
+                                callback=_not_an_option)
 
 
 def _run(stage: Callable[[], None]) -> None:
@@ -70,6 +81,18 @@ def classes_command(
         raise typer.Exit(1)
     for index, name in matches:
         typer.echo(f"{index}\t{name}")
+
+
+@app.command("check-params")
+def check_params_command(params: Path = PARAMS_OPTION) -> None:
+    """Check every value and key of the params file, then write data/params_checked.txt.
+
+    dvc.yaml runs it before the generate stages, whose commands hold params keys: a key that is
+    not letters, digits and underscores stops `dvc repro` before any shell sees it.
+    """
+    from featviz.stages.check_params import check_params
+
+    _run(lambda: check_params(params))
 
 
 @app.command("generate-plain")

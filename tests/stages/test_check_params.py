@@ -1,0 +1,62 @@
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from featviz.cli import app
+from tests.conftest import tiny_params, write_params
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def canary(tmp_path_factory):
+    """A folder outside the project that no run may touch."""
+    folder = tmp_path_factory.mktemp("canary")
+    (folder / "keep.txt").write_text("keep")
+    return folder
+
+
+def assert_untouched(canary):
+    assert sorted(p.name for p in canary.iterdir()) == ["keep.txt"]
+
+
+def test_its_output_does_not_depend_on_the_params(project):
+    assert runner.invoke(app, ["check-params"]).exit_code == 0
+    first = (project / "data/params_checked.txt").read_bytes()
+    params = tiny_params(class_sets={"other": [5, 6]})
+    params["generate"]["steps"] = 9
+    write_params(project, params)
+    assert runner.invoke(app, ["check-params"]).exit_code == 0
+    assert (project / "data/params_checked.txt").read_bytes() == first
+
+
+def hostile_key(canary, which: int) -> str:
+    return [f"a';touch {canary}/INJECTED;'", f"a;touch {canary}/INJECTED;#",
+            f"$(touch {canary}/INJECTED)", f"../../../../../../../..{canary}",
+            str(canary / "victim")][which]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", range(5))
+@pytest.mark.parametrize("section", ["models", "class_sets"])
+def test_dvc_repro_stops_at_a_hostile_key_before_any_shell_sees_it(project, canary, which,
+                                                                    section):
+    """Shell keys are stopped by the check-params stage; keys that are paths DVC itself refuses
+    to build a pipeline from (overlapping or outside outputs), or check-params stops them."""
+    key = hostile_key(canary, which)
+    params = tiny_params()
+    if section == "models":
+        params["models"][key] = {"name": "efficientnet_lite0"}
+        params["grid"]["models"] = [key]
+    else:
+        params["class_sets"][key] = [1]
+        params["grid"]["class_sets"] = [key]
+    write_params(project, params)
+    done = subprocess.run(["dvc", "repro"], cwd=project, capture_output=True, text=True)
+    assert done.returncode != 0
+    refused_by_featviz = "is not allowed: use letters, digits and underscores" in done.stderr
+    assert refused_by_featviz or (which >= 3 and "ERROR: output" in done.stderr), done.stderr
+    assert "Running stage 'generate-" not in done.stdout
+    assert_untouched(canary)
+    assert not (project / "INJECTED").exists() and not (project / "data/generated").exists()
