@@ -28,14 +28,13 @@ import torch
 import torchvision
 from torch import nn
 
+from featviz import imagenet
 from featviz.errors import InputError, WeightsUnavailableError
 from featviz.folding import fold_batch_norms
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-IMAGENET_CLASSES: list[str] = list(
-    torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
-)
+IMAGENET_CLASSES: list[str] = list(imagenet.CLASSES)
 
 EMBEDDED = {f"efficientnet_lite{i}": f"tf_efficientnet_lite{i}" for i in range(3)}
 TORCHVISION_ALIASES = ("resnet18", "resnet50", "vit_b_16")

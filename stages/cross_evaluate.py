@@ -17,6 +17,7 @@ import torch
 from featviz.errors import InputError
 from featviz.evaluate import evaluate_images
 from featviz.models import load_model
+from featviz.stages.images import read_image
 from featviz.stages.outputs import (
     CROSS_EVAL_IMAGES,
     CROSS_EVAL_METRICS,
@@ -26,7 +27,6 @@ from featviz.stages.outputs import (
     image_filename,
     images_dir,
     json_text,
-    read_image,
     write_stage_outputs,
 )
 from featviz.stages.params import VARIANTS, Params, load_params

@@ -10,6 +10,7 @@ import pandas as pd
 
 from featviz.models import check_classes, load_model
 from featviz.optimize import OptimizationResult, optimize
+from featviz.stages.images import png_bytes
 from featviz.stages.outputs import (
     check_writable,
     class_label,
@@ -46,7 +47,7 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
     metrics = generate_metrics(result, params.objectives[variant].name)
     metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
     write_stage_outputs(generate_stage(variant, model_key, class_set), {
-        images: {image_filename(c.target): c.image for c in result.classes},
+        images: {image_filename(c.target): png_bytes(c.image) for c in result.classes},
         history: history_csv(result),
         metrics_path: json_text(metrics),
     })

@@ -22,12 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Union
 
-import numpy as np
-import torch
-from PIL import Image
-
 from featviz.errors import InputError
-from featviz.models import IMAGENET_CLASSES
+from featviz.imagenet import CLASSES
 
 OUTPUT_ROOTS = (Path("data"), Path("metrics"))
 GENERATED = Path("data/generated")
@@ -42,8 +38,8 @@ PARAMS_CHECKED = Path("data/params_checked.txt")
 LOCKS = Path("data/.featviz-locks")
 TEMPORARY_PREFIX = ".featviz-tmp-"
 
-# What a stage writes to one path: text, or a folder holding exactly these PNGs (name -> image).
-Content = Union[str, dict[str, torch.Tensor]]
+# What a stage writes to one path: text, or a folder holding exactly these files (name -> bytes).
+Content = Union[str, dict[str, bytes]]
 
 
 def grid_point(model: str, class_set: str) -> str:
@@ -60,7 +56,7 @@ def generate_stage(variant: str, model: str, class_set: str) -> str:
 
 
 def class_label(target: int) -> str:
-    return IMAGENET_CLASSES[target] if target < len(IMAGENET_CLASSES) else f"class {target}"
+    return CLASSES[target] if target < len(CLASSES) else f"class {target}"
 
 
 def image_filename(target: int) -> str:
@@ -149,8 +145,8 @@ def _stage(path: Path, content: Content) -> Path:
         temporary.write_text(content)
     else:
         temporary = _temporary_sibling(path, directory=True)
-        for filename, image in content.items():
-            to_pil(image).save(temporary / filename)
+        for filename, data in content.items():
+            (temporary / filename).write_bytes(data)
     return temporary
 
 
@@ -205,20 +201,3 @@ def write_text(path: Path, text: str) -> None:
 
 def json_text(data: dict) -> str:
     return json.dumps(data, indent=2) + "\n"
-
-
-def to_pil(image: torch.Tensor) -> Image.Image:
-    array = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(array, mode="RGB")
-
-
-def read_image(path: Path) -> torch.Tensor:
-    """A PNG as a (3, H, W) float tensor in [0, 1]; a missing or broken file is an InputError."""
-    try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise InputError(f"image file not found: {path} (run its generate stage first)") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise InputError(f"cannot read image file {path}: {error}") from error
-    return torch.from_numpy(array).permute(2, 0, 1).contiguous()

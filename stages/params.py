@@ -8,19 +8,17 @@ every value, and every key that becomes part of a path, a DVC stage name or a sh
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
-
-import yaml
 
 from featviz import validation
 from featviz.errors import InputError
 from featviz.evaluate import MAX_VIEWS
 from featviz.objectives import Objective, class_objective
 from featviz.optimize import MAX_VIEW_SIZE, OptimizationConfig, check_batch
+from featviz.stages.keys import read_params_file, safe_key
 from featviz.transforms import Augmentation
 
 VARIANTS = ("plain", "augmented")
@@ -29,10 +27,6 @@ MODEL_KEYS = ("name", "weights", "view_size")
 OBJECTIVE_KEYS = ("objective", "l2", "tv")
 OPTIMIZATION_KEYS = tuple(f.name for f in fields(OptimizationConfig) if f.name != "view_size")
 GENERATE_KEYS = (*OBJECTIVE_KEYS, *OPTIMIZATION_KEYS)  # a variant section may override any
-# Letters, digits and underscores: no path separators, dots, dashes (the grid point joins
-# model and class set with one), spaces or shell characters.
-KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{0,63}")
-
 T = TypeVar("T")
 
 
@@ -78,11 +72,11 @@ class Params:
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
-    raw = _read_yaml(Path(path))
+    raw = read_params_file(Path(path))
     _check_keys(raw, SECTIONS, "params.yaml", required=SECTIONS)
-    models = {_safe_key(key, "models"): _model_entry(key, value)
+    models = {safe_key(key, "models"): _model_entry(key, value)
               for key, value in _mapping(raw, "models").items()}
-    class_sets = {_safe_key(key, "class_sets"): _class_list(value, f"class_sets.{key}")
+    class_sets = {safe_key(key, "class_sets"): _class_list(value, f"class_sets.{key}")
                   for key, value in _mapping(raw, "class_sets").items()}
     grid = _mapping(raw, "grid")
     _check_keys(grid, ("models", "class_sets"), "grid", required=("models", "class_sets"))
@@ -132,18 +126,6 @@ def _generate_settings(settings: dict, where: str) -> tuple[Objective, Optimizat
     return objective, optimization
 
 
-def _read_yaml(path: Path) -> dict:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"params file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise InputError(f"cannot read params file {path}: {error}") from error
-    if not isinstance(raw, dict):
-        raise InputError(f"params file {path} must hold a mapping of sections")
-    return raw
-
-
 def _check_keys(section: dict, allowed: tuple[str, ...], where: str,
                 required: tuple[str, ...] = ()) -> None:
     for key in section:
@@ -152,16 +134,6 @@ def _check_keys(section: dict, allowed: tuple[str, ...], where: str,
     for key in required:
         if key not in section:
             raise InputError(f"missing key {where}.{key}")
-
-
-def _safe_key(key: Any, where: str) -> str:
-    """A key that may become a folder name, a DVC stage name and a word of a shell command."""
-    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
-        raise InputError(
-            f"{where} key {key!r} is not allowed: use letters, digits and underscores (at most "
-            "64, the first a letter or digit), since the key becomes a folder name, a DVC stage "
-            "name and a word of a shell command")
-    return key
 
 
 def _mapping(parent: dict, key: str, where: str | None = None) -> dict:

@@ -1,4 +1,5 @@
 import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -29,6 +30,22 @@ def test_its_output_does_not_depend_on_the_params(project):
     write_params(project, params)
     assert runner.invoke(app, ["check-params"]).exit_code == 0
     assert (project / "data/params_checked.txt").read_bytes() == first
+
+
+def test_a_hostile_key_exits_2_naming_it(project):
+    params = tiny_params()
+    params["models"]["a;touch x"] = {"name": "efficientnet_lite0"}
+    write_params(project, params)
+    result = runner.invoke(app, ["check-params"])
+    assert result.exit_code == 2 and "models key 'a;touch x' is not allowed" in result.output
+    assert not (project / "data/params_checked.txt").exists()
+
+
+def test_the_check_starts_fast_without_pytorch():
+    done = subprocess.run([sys.executable, "-c", "import sys, featviz.cli, "
+                           "featviz.stages.check_params; print('torch' in sys.modules)"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def hostile_key(canary, which: int) -> str:

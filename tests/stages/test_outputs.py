@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from featviz.errors import InputError
 from featviz.stages.outputs import (
@@ -23,8 +22,8 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def image(value: float) -> torch.Tensor:
-    return torch.full((3, 8, 8), value)
+def image(value: float) -> bytes:
+    return bytes([int(255 * value)]) * 16
 
 
 def mode(path) -> int:
