@@ -46,6 +46,7 @@ def test_model_is_frozen_and_stays_in_eval_mode(lite0):
 def test_class_names_are_imagenet_categories(lite0):
     assert lite0.class_names[207] == "golden retriever"
     assert IMAGENET_CLASSES[852] == "tennis ball"
+    assert IMAGENET_CLASSES == torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
 
 
 @pytest.mark.parametrize(
