@@ -88,15 +88,20 @@ def load_image_sets(params: Params) -> dict[tuple[str, str, str], tuple[list[int
 
 
 def summarize(table: pd.DataFrame, params: Params) -> dict:
-    """variant -> transfer/self summary and generator -> evaluator -> mean scores."""
+    """variant -> summary and generator -> evaluator -> mean scores. Transfer: top-1 by the
+    other grid models; held-out: by the evaluators outside the grid, which never make images;
+    self: by the model the images were made for."""
     summary: dict = {"views": params.eval_views}
     for variant, by_variant in table.groupby("variant", sort=False):
-        self_rows = by_variant[by_variant.generator == by_variant.evaluator]
-        other_rows = by_variant[by_variant.generator != by_variant.evaluator]
+        in_grid = by_variant.evaluator.isin(params.grid_models)
+        own = by_variant.generator == by_variant.evaluator
         entry: dict = {}
-        if len(other_rows):
-            entry["transfer_top1"] = float(other_rows.top1.mean())
-            entry["transfer_center_top1"] = float(other_rows.center_top1.mean())
+        for name, rows in (("transfer", by_variant[in_grid & ~own]),
+                           ("held_out", by_variant[~in_grid])):
+            if len(rows):
+                entry[f"{name}_top1"] = float(rows.top1.mean())
+                entry[f"{name}_center_top1"] = float(rows.center_top1.mean())
+        self_rows = by_variant[own]
         entry["self_top1"] = float(self_rows.top1.mean()) if len(self_rows) else None
         for (generator, evaluator), cell in by_variant.groupby(["generator", "evaluator"],
                                                                 sort=False):
@@ -112,8 +117,8 @@ def markdown_table(summary: dict, params: Params) -> str:
         "# Cross-evaluation",
         "",
         f"Top-1 accuracy over {summary['views']} random views per image (centered view in "
-        "parentheses). Transfer: images scored by models other than the one they were made "
-        "for; self: by their own model.",
+        "parentheses). Transfer: images scored by the other grid models; held-out: by the "
+        "extra evaluators, which make no images; self: by the model they were made for.",
         "",
         *transfer_table(summary),
     ]

@@ -27,7 +27,7 @@ from featviz.stages.outputs import (
     write_stage_outputs,
 )
 from featviz.stages.params import VARIANTS, Params, load_params
-from featviz.stages.tables import percent, transfer_table
+from featviz.stages.tables import SUMMARY_COLUMNS, percent, transfer_table
 
 KEY_HYPERPARAMETERS = ("parameterization", "image_size", "steps", "copies", "optimizer", "lr",
                        "patience", "min_delta", "seed")
@@ -85,10 +85,8 @@ def read_summary(params: Params) -> dict:
     _number(summary, ["views"], path, CROSS_EVALUATE)
     _number(summary, ["wall_seconds"], path, CROSS_EVALUATE)
     for variant in VARIANTS:
-        _number(summary, [variant, "transfer_top1"], path, CROSS_EVALUATE, optional=True,
-                fraction=True)
-        _number(summary, [variant, "self_top1"], path, CROSS_EVALUATE, optional=True,
-                fraction=True)
+        for key in SUMMARY_COLUMNS:
+            _number(summary, [variant, key], path, CROSS_EVALUATE, optional=True, fraction=True)
         for generator in params.grid_models:
             for evaluator in params.evaluators:
                 for score in ("top1", "center_top1"):
@@ -271,12 +269,14 @@ def _cross_evaluation_section(params: Params, summary: dict) -> list[str]:
     parts = ["<h2>Cross-evaluation</h2>",
               f"<p>Top-1 accuracy over {summary['views']} random views per image "
               "(centered view in parentheses).</p>",
-              "<table id='transfer'><tr><th>variant</th><th>transfer top-1</th>"
-              "<th>self top-1</th></tr>"]
+              "<p>Transfer: scored by the other grid models; held-out: by the extra evaluators, "
+              "which make no images; self: by the model the images were made for.</p>",
+              "<table id='transfer'><tr><th>variant</th>"
+              + "".join(f"<th>{title}</th>" for title in SUMMARY_COLUMNS.values()) + "</tr>"]
     for variant in VARIANTS:
-        entry = summary[variant]
-        parts.append(f"<tr><td>{variant}</td><td>{percent(entry.get('transfer_top1'))}</td>"
-                     f"<td>{percent(entry['self_top1'])}</td></tr>")
+        parts.append(f"<tr><td>{variant}</td>" + "".join(
+            f"<td>{percent(summary[variant].get(key))}</td>" for key in SUMMARY_COLUMNS)
+            + "</tr>")
     parts.append("</table>")
     parts.append(f"<img class='heatmap' alt='cross-evaluation heatmap' "
                  f"src='{_data_uri(heatmap_png(summary, params))}'>")

@@ -39,7 +39,13 @@ def test_cross_evaluate_scores_every_image_set_with_every_evaluator(project):
     assert metrics["views"] == 2
     for variant in ("plain", "augmented"):
         assert set(metrics[variant]) == {"transfer_top1", "transfer_center_top1", "self_top1",
-                                         *MODELS}
+                                         "held_out_top1", "held_out_center_top1", *MODELS}
+        rows_of = rows[rows.variant == variant]
+        held_out = rows_of[rows_of.evaluator == "efficientnet_lite2"]
+        transfer = rows_of[(rows_of.evaluator != "efficientnet_lite2")
+                           & (rows_of.generator != rows_of.evaluator)]
+        assert abs(metrics[variant]["held_out_top1"] - held_out.top1.mean()) < 1e-9
+        assert abs(metrics[variant]["transfer_top1"] - transfer.top1.mean()) < 1e-9
         for generator in MODELS:
             assert set(metrics[variant][generator]) == set(evaluators)
             cell = metrics[variant][generator]["efficientnet_lite2"]
@@ -47,7 +53,7 @@ def test_cross_evaluate_scores_every_image_set_with_every_evaluator(project):
         own = rows[(rows.variant == variant) & (rows.generator == rows.evaluator)]
         assert abs(metrics[variant]["self_top1"] - own.top1.mean()) < 1e-9
     table = (project / "metrics/cross_eval.md").read_text()
-    assert "| variant | transfer top-1 | self top-1 |" in table
+    assert "| variant | transfer top-1 | held-out top-1 | self top-1 |" in table
     assert "| images made for | efficientnet_lite0 | efficientnet_lite1 | efficientnet_lite2 |" \
         in table
 
