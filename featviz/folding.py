@@ -14,9 +14,9 @@ keeps its batch norms.
 from __future__ import annotations
 
 import copy
+import sys
 
 import torch
-from timm.layers import BatchNormAct2d
 from torch import nn
 
 
@@ -39,8 +39,15 @@ def fold_batch_norms(net: nn.Module, example: torch.Tensor) -> nn.Module:
     return folded if torch.allclose(actual, expected, rtol=1e-3, atol=tolerance) else net
 
 
+def _timm_batch_norm_act() -> type | None:
+    """timm's batch norm with a fused activation, if timm is in use (a network can only hold
+    one when timm has been imported)."""
+    layers = sys.modules.get("timm.layers")
+    return getattr(layers, "BatchNormAct2d", None)
+
+
 def _is_foldable(module: nn.Module) -> bool:
-    return (type(module) is nn.BatchNorm2d or type(module) is BatchNormAct2d) and (
+    return (type(module) is nn.BatchNorm2d or type(module) is _timm_batch_norm_act()) and (
         module.track_running_stats and module.running_mean is not None
     )
 
@@ -84,6 +91,6 @@ def _fold(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
 
 def _without_normalization(norm: nn.Module) -> nn.Module:
     """What remains of a batch norm once folded: timm's fused activation, else nothing."""
-    if isinstance(norm, BatchNormAct2d):
+    if type(norm) is _timm_batch_norm_act():
         return nn.Sequential(norm.drop, norm.act)
     return nn.Identity()

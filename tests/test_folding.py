@@ -6,6 +6,7 @@ import torch
 import torchvision
 from torch import nn
 
+from featviz.efficientnet_lite import EfficientNetLite
 from featviz.folding import fold_batch_norms
 
 
@@ -33,6 +34,7 @@ def batch_norms(net: nn.Module) -> int:
 
 
 @pytest.mark.parametrize("make", [
+    lambda: EfficientNetLite(0),
     lambda: timm.create_model("tf_efficientnet_lite0", pretrained=False),
     lambda: torchvision.models.resnet18(),
 ])
