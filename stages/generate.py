@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import time
 from pathlib import Path
-
-import pandas as pd
 
 from featviz.models import check_classes, load_model
 from featviz.optimize import OptimizationResult, optimize
@@ -54,14 +53,13 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
 
 
 def history_csv(result: OptimizationResult) -> str:
-    rows = [
-        {"step": point.step, "class": image_filename(c.target).removesuffix(".png"),
-         "objective": point.objective, "p_target": point.p_target}
-        for c in result.classes for point in c.history
-    ]
     buffer = io.StringIO()
-    pd.DataFrame(rows, columns=["step", "class", "objective", "p_target"]).to_csv(buffer,
-                                                                                  index=False)
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["step", "class", "objective", "p_target"])
+    for c in result.classes:
+        name = image_filename(c.target).removesuffix(".png")
+        writer.writerows([point.step, name, point.objective, point.p_target]
+                         for point in c.history)
     return buffer.getvalue()
 
 
