@@ -2,7 +2,10 @@
 
 The protocol of the reference experiment: ``views`` random views per image (its augmentation,
 resized to the evaluator's input size) plus the centered full view, which is reported apart.
-The same seed gives every evaluator the same views, whatever its input size.
+The same seed gives every evaluator the same views, whatever its input size. The views are of
+the image itself: crops stay inside it even where the optimization let them reach past its
+edges (``Augmentation.edges``); past an edge, a rotated view shows what the optimization
+showed there (black, or the mirrored image).
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def evaluate_images(
 @torch.inference_mode()
 def _score_chunk(model, images, targets, augmentation, views, generator) -> list[ImageScores]:
     n, size = len(images), model.input_size
-    random_views = augmentation(images.repeat_interleave(views, dim=0), size, generator)
+    random_views = augmentation(images.repeat_interleave(views, dim=0), size, generator,
+                                crops_inside=True)
     with autocast(images.device):
         logits = model(torch.cat([center_view(images, size), random_views])).float()
     probabilities = logits.softmax(dim=1)

@@ -34,14 +34,17 @@ def crop_matrices(
     scale: tuple[float, float],
     ratio: tuple[float, float],
     generator: torch.Generator,
+    anywhere: bool = False,
 ) -> torch.Tensor:
-    """Random resized crops: area fraction in ``scale``, aspect ratio log-uniform in ``ratio``."""
+    """Random resized crops: area fraction in ``scale``, aspect ratio log-uniform in ``ratio``;
+    centered anywhere in the image if ``anywhere``, else placed so that they lie inside it."""
     area = _uniform(n, *scale, generator)
     aspect = torch.exp(_uniform(n, math.log(ratio[0]), math.log(ratio[1]), generator))
     width = torch.sqrt(area * aspect).clamp(max=1.0)
     height = torch.sqrt(area / aspect).clamp(max=1.0)
-    center_x = (1 - width) * _uniform(n, -1.0, 1.0, generator)
-    center_y = (1 - height) * _uniform(n, -1.0, 1.0, generator)
+    reach_x, reach_y = (1.0, 1.0) if anywhere else (1 - width, 1 - height)
+    center_x = reach_x * _uniform(n, -1.0, 1.0, generator)
+    center_y = reach_y * _uniform(n, -1.0, 1.0, generator)
     matrix = _identity(n)
     matrix[:, 0, 0], matrix[:, 1, 1] = width, height
     matrix[:, 0, 2], matrix[:, 1, 2] = center_x, center_y
@@ -99,14 +102,17 @@ def homographies(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.cat([solution, torch.ones_like(solution[:, :1])], dim=1).view(-1, 3, 3)
 
 
-def warp(images: torch.Tensor, matrices: torch.Tensor, size: int) -> torch.Tensor:
-    """Resample each image through its homography onto a ``size`` x ``size`` grid."""
+def warp(images: torch.Tensor, matrices: torch.Tensor, size: int,
+         outside: str = "zeros") -> torch.Tensor:
+    """Resample each image through its homography onto a ``size`` x ``size`` grid; points
+    outside the image read black (``outside="zeros"``) or the image mirrored at its edges
+    (``"reflection"``)."""
     coords = torch.linspace(-1 + 1 / size, 1 - 1 / size, size, device=images.device)
     grid_y, grid_x = torch.meshgrid(coords, coords, indexing="ij")
     points = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1).view(-1, 3)
     mapped = points @ matrices.to(images.device, torch.float32).transpose(1, 2)
     grid = (mapped[..., :2] / mapped[..., 2:]).view(-1, size, size, 2)
-    return F.grid_sample(images, grid.to(images.dtype), mode="bilinear", padding_mode="zeros",
+    return F.grid_sample(images, grid.to(images.dtype), mode="bilinear", padding_mode=outside,
                          align_corners=False)
 
 
@@ -192,10 +198,20 @@ def center_view(images: torch.Tensor, size: int) -> torch.Tensor:
 MAX_BLUR_KERNEL = 31
 
 
+EDGES = ("inside", "mirror")
+
+
 @dataclass(frozen=True)
 class Augmentation:
     """A chain of random transforms, applied in the reference's order: resized crop, rotation,
-    flip, perspective, translation, then color jitter, blur and noise. Zero disables a step."""
+    flip, perspective, translation, then color jitter, blur and noise. Zero disables a step.
+
+    ``edges``: "inside" places every crop inside the image, so pixels near the edges are seen
+    less often than central ones (a corner only by crops that reach it); "mirror" centers crops
+    anywhere and shows the image mirrored past its edges, so every pixel is in view equally
+    often (the mirrored plane repeats the image, each pixel once per tile) and no view holds
+    black borders.
+    """
 
     crop_scale: tuple[float, float] = (0.1, 1.0)
     crop_ratio: tuple[float, float] = CROP_RATIO
@@ -208,6 +224,7 @@ class Augmentation:
     blur_kernel: int = 0
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     noise: float = 0.0
+    edges: str = "inside"
 
     def __post_init__(self) -> None:
         low, high = validation.numbers(self.crop_scale, "crop_scale", 2)
@@ -232,6 +249,7 @@ class Augmentation:
         low, high = validation.numbers(self.blur_sigma, "blur_sigma", 2)
         if not 0 < low <= high:
             raise InputError(f"blur_sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
+        validation.choice(self.edges, "edges", EDGES)
 
     @classmethod
     def from_dict(cls, values: dict) -> Augmentation:
@@ -244,10 +262,16 @@ class Augmentation:
         return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()})
 
     def __call__(
-        self, images: torch.Tensor, size: int, generator: torch.Generator
+        self, images: torch.Tensor, size: int, generator: torch.Generator,
+        crops_inside: bool = False,
     ) -> torch.Tensor:
+        """Views of ``images`` at ``size`` x ``size``. ``crops_inside`` keeps every crop inside
+        the image even with mirrored edges (views of the image itself, as an evaluation takes
+        them); what a rotation or perspective pulls in from past an edge is still mirrored."""
         n = images.shape[0]
-        matrix = crop_matrices(n, self.crop_scale, self.crop_ratio, generator)
+        mirror = self.edges == "mirror"
+        matrix = crop_matrices(n, self.crop_scale, self.crop_ratio, generator,
+                               anywhere=mirror and not crops_inside)
         if self.rotation:
             matrix = matrix @ rotation_matrices(n, self.rotation, generator)
         if self.flip:
@@ -257,7 +281,7 @@ class Augmentation:
                                                    generator)
         if self.translate:
             matrix = matrix @ translation_matrices(n, self.translate, generator)
-        views = warp(images, matrix, size)
+        views = warp(images, matrix, size, "reflection" if mirror else "zeros")
         if any(self.color_jitter):
             views = color_jitter(views, *self.color_jitter, generator)
         if self.blur_kernel:

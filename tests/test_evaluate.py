@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from featviz.evaluate import evaluate_images
 from featviz.models import load_model
+from featviz.transforms import Augmentation
 from tests.conftest import PLAIN, REFERENCE_AUGMENTED
 
 
@@ -32,3 +33,10 @@ def test_views_are_seeded_and_shared_across_evaluators(lite0):
     lite1 = load_model("efficientnet_lite1")
     other = evaluate_images(lite1, image, [285], PLAIN, views=8, seed=1)
     assert other[0].center_top1
+
+
+def test_views_are_crops_of_the_image_itself_whatever_the_optimization_edges(lite0):
+    image = photo(skimage.data.chelsea())
+    inside = evaluate_images(lite0, image, [285], Augmentation(), views=8, seed=3)
+    mirror = evaluate_images(lite0, image, [285], Augmentation(edges="mirror"), views=8, seed=3)
+    assert inside == mirror

@@ -121,3 +121,38 @@ def test_invalid_augmentation_values_name_the_field(values, field):
 def test_from_dict_accepts_yaml_lists():
     augmentation = Augmentation.from_dict({"crop_scale": [0.5, 1.0], "rotation": 10})
     assert augmentation.crop_scale == (0.5, 1.0) and math.isclose(augmentation.rotation, 10)
+
+
+def coverage(augmentation: Augmentation, crops_inside: bool = False) -> torch.Tensor:
+    """How often each pixel of a 64 x 64 image is seen: the gradient of 600 views' sum."""
+    image = torch.zeros(1, 3, 64, 64, requires_grad=True)
+    views = augmentation(image.expand(600, 3, 64, 64), 32, torch.Generator().manual_seed(0),
+                         crops_inside=crops_inside)
+    views.sum().backward()
+    return image.grad[0].sum(dim=0)
+
+
+def corner_over_centre(seen: torch.Tensor) -> float:
+    corners = torch.stack([seen[:8, :8], seen[:8, -8:], seen[-8:, :8], seen[-8:, -8:]]).mean()
+    return float(corners / seen[28:36, 28:36].mean())
+
+
+def test_mirrored_edges_put_every_pixel_in_view_equally_often():
+    assert corner_over_centre(coverage(Augmentation(edges="inside"))) < 0.3
+    assert 0.8 < corner_over_centre(coverage(Augmentation(edges="mirror"))) < 1.25
+    # Views of the image itself (an evaluation's) keep their crops inside it.
+    mirror_inside = corner_over_centre(coverage(Augmentation(edges="mirror"), crops_inside=True))
+    assert mirror_inside < 0.3
+
+
+def test_mirrored_edges_leave_no_black_in_rotated_views():
+    white = torch.ones(16, 3, 64, 64)
+    chain = {"rotation": 45.0, "perspective": 0.5, "perspective_p": 1.0}
+    inside = Augmentation(**chain)(white, 32, torch.Generator().manual_seed(0))
+    mirror = Augmentation(**chain, edges="mirror")(white, 32, torch.Generator().manual_seed(0))
+    assert inside.min() < 0.01 and mirror.min() > 0.99
+
+
+def test_unknown_edges_are_a_clear_error():
+    with pytest.raises(InputError, match="unknown edges 'torus': use one of inside, mirror"):
+        Augmentation(edges="torus")
