@@ -4,7 +4,7 @@ The protocol of the reference experiment: ``views`` random views per image (its 
 resized to the evaluator's input size) plus the centered full view, which is reported apart.
 The same seed gives every evaluator the same views, whatever its input size. The views are of
 the image itself: crops stay inside it even where the optimization let them reach past its
-edges (``Augmentation.edges``); past an edge, a rotated view shows what the optimization
+edges (``Augmentation.overhang``); past an edge, a rotated view shows what the optimization
 showed there (black, or the mirrored image).
 """
 

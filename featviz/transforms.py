@@ -34,15 +34,16 @@ def crop_matrices(
     scale: tuple[float, float],
     ratio: tuple[float, float],
     generator: torch.Generator,
-    anywhere: bool = False,
+    overhang: float = 0.0,
 ) -> torch.Tensor:
-    """Random resized crops: area fraction in ``scale``, aspect ratio log-uniform in ``ratio``;
-    centered anywhere in the image if ``anywhere``, else placed so that they lie inside it."""
+    """Random resized crops: area fraction in ``scale``, aspect ratio log-uniform in ``ratio``,
+    reaching past the image edges by up to ``overhang`` of their own size (0: inside)."""
     area = _uniform(n, *scale, generator)
     aspect = torch.exp(_uniform(n, math.log(ratio[0]), math.log(ratio[1]), generator))
     width = torch.sqrt(area * aspect).clamp(max=1.0)
     height = torch.sqrt(area / aspect).clamp(max=1.0)
-    reach_x, reach_y = (1.0, 1.0) if anywhere else (1 - width, 1 - height)
+    reach_x = (1 - (1 - overhang) * width).clamp(max=1.0)
+    reach_y = (1 - (1 - overhang) * height).clamp(max=1.0)
     center_x = reach_x * _uniform(n, -1.0, 1.0, generator)
     center_y = reach_y * _uniform(n, -1.0, 1.0, generator)
     matrix = _identity(n)
@@ -198,19 +199,17 @@ def center_view(images: torch.Tensor, size: int) -> torch.Tensor:
 MAX_BLUR_KERNEL = 31
 
 
-EDGES = ("inside", "mirror")
-
-
 @dataclass(frozen=True)
 class Augmentation:
     """A chain of random transforms, applied in the reference's order: resized crop, rotation,
     flip, perspective, translation, then color jitter, blur and noise. Zero disables a step.
 
-    ``edges``: "inside" places every crop inside the image, so pixels near the edges are seen
-    less often than central ones (a corner only by crops that reach it); "mirror" centers crops
-    anywhere and shows the image mirrored past its edges, so every pixel is in view equally
-    often (the mirrored plane repeats the image, each pixel once per tile) and no view holds
-    black borders.
+    ``overhang``: how far a crop may reach past the image edges, as a fraction of its own size.
+    At 0 (the reference) every crop lies inside the image, so pixels near the edges are seen
+    less often than central ones and a corner only by the crops that reach it: corners fade.
+    Above 0 the image is mirrored past its edges (no view holds black borders), and at 1 crops
+    are centered anywhere, so every pixel is in view equally often (the mirrored plane repeats
+    the image, each pixel once per tile).
     """
 
     crop_scale: tuple[float, float] = (0.1, 1.0)
@@ -224,7 +223,7 @@ class Augmentation:
     blur_kernel: int = 0
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     noise: float = 0.0
-    edges: str = "inside"
+    overhang: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = validation.numbers(self.crop_scale, "crop_scale", 2)
@@ -249,7 +248,7 @@ class Augmentation:
         low, high = validation.numbers(self.blur_sigma, "blur_sigma", 2)
         if not 0 < low <= high:
             raise InputError(f"blur_sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
-        validation.choice(self.edges, "edges", EDGES)
+        validation.number(self.overhang, "overhang", minimum=0, maximum=1)
 
     @classmethod
     def from_dict(cls, values: dict) -> Augmentation:
@@ -266,12 +265,11 @@ class Augmentation:
         crops_inside: bool = False,
     ) -> torch.Tensor:
         """Views of ``images`` at ``size`` x ``size``. ``crops_inside`` keeps every crop inside
-        the image even with mirrored edges (views of the image itself, as an evaluation takes
+        the image whatever the overhang (views of the image itself, as an evaluation takes
         them); what a rotation or perspective pulls in from past an edge is still mirrored."""
         n = images.shape[0]
-        mirror = self.edges == "mirror"
         matrix = crop_matrices(n, self.crop_scale, self.crop_ratio, generator,
-                               anywhere=mirror and not crops_inside)
+                               overhang=0.0 if crops_inside else self.overhang)
         if self.rotation:
             matrix = matrix @ rotation_matrices(n, self.rotation, generator)
         if self.flip:
@@ -281,7 +279,7 @@ class Augmentation:
                                                    generator)
         if self.translate:
             matrix = matrix @ translation_matrices(n, self.translate, generator)
-        views = warp(images, matrix, size, "reflection" if mirror else "zeros")
+        views = warp(images, matrix, size, "reflection" if self.overhang else "zeros")
         if any(self.color_jitter):
             views = color_jitter(views, *self.color_jitter, generator)
         if self.blur_kernel:

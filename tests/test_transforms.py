@@ -137,22 +137,23 @@ def corner_over_centre(seen: torch.Tensor) -> float:
     return float(corners / seen[28:36, 28:36].mean())
 
 
-def test_mirrored_edges_put_every_pixel_in_view_equally_often():
-    assert corner_over_centre(coverage(Augmentation(edges="inside"))) < 0.3
-    assert 0.8 < corner_over_centre(coverage(Augmentation(edges="mirror"))) < 1.25
+def test_a_full_overhang_puts_every_pixel_in_view_equally_often():
+    ratios = [corner_over_centre(coverage(Augmentation(overhang=o))) for o in (0, 0.5, 0.75, 1)]
+    assert ratios[0] < 0.3 and 0.8 < ratios[3] < 1.25
+    assert ratios == sorted(ratios)  # more overhang, more even
     # Views of the image itself (an evaluation's) keep their crops inside it.
-    mirror_inside = corner_over_centre(coverage(Augmentation(edges="mirror"), crops_inside=True))
-    assert mirror_inside < 0.3
+    inside = corner_over_centre(coverage(Augmentation(overhang=1.0), crops_inside=True))
+    assert inside < 0.3
 
 
-def test_mirrored_edges_leave_no_black_in_rotated_views():
+def test_an_overhang_leaves_no_black_in_rotated_views():
     white = torch.ones(16, 3, 64, 64)
     chain = {"rotation": 45.0, "perspective": 0.5, "perspective_p": 1.0}
     inside = Augmentation(**chain)(white, 32, torch.Generator().manual_seed(0))
-    mirror = Augmentation(**chain, edges="mirror")(white, 32, torch.Generator().manual_seed(0))
+    mirror = Augmentation(**chain, overhang=0.5)(white, 32, torch.Generator().manual_seed(0))
     assert inside.min() < 0.01 and mirror.min() > 0.99
 
 
-def test_unknown_edges_are_a_clear_error():
-    with pytest.raises(InputError, match="unknown edges 'torus': use one of inside, mirror"):
-        Augmentation(edges="torus")
+def test_overhang_is_a_fraction():
+    with pytest.raises(InputError, match="overhang must be at most 1, got 2"):
+        Augmentation(overhang=2)
