@@ -26,14 +26,19 @@ INPUT_SIZES = {0: 224, 1: 240, 2: 260}
 
 class SamePaddingConv2d(nn.Conv2d):
     """A convolution with TensorFlow's "same" padding: the output has ceil(input / stride)
-    pixels, and an odd total padding puts the extra pixel at the right and bottom."""
+    pixels, and an odd total padding puts the extra pixel at the right and bottom. With stride
+    1 (and an odd kernel) that is the usual symmetric padding, done inside the convolution;
+    only strided convolutions pad separately, for their padding depends on the input size."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  groups: int = 1) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding=0,
+        padding = kernel_size // 2 if stride == 1 else 0
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding=padding,
                          groups=groups, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride[0] == 1:
+            return super().forward(x)
         pads = []
         for size in (x.shape[-1], x.shape[-2]):
             stride, kernel = self.stride[0], self.kernel_size[0]
