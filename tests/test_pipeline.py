@@ -75,7 +75,8 @@ def test_reference_experiment_command_and_metrics_diff(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["grid"]["models"] == ["resnet18", "vit_b_16"]
     metrics = json.loads((project / "metrics/cross_eval.json").read_text())
-    assert set(metrics["plain"]["resnet18"]) == {"resnet18", "vit_b_16"}
+    evaluators = {"resnet18", "vit_b_16", *params["cross_evaluate"]["extra_evaluators"]}
+    assert set(metrics["plain"]["resnet18"]) == evaluators
     assert (project / "data/generated/augmented/vit_b_16-tiny/2_great_white_shark.png").exists()
     diff = json.loads(run("dvc", "metrics", "diff", "--json", cwd=project))
     changed = diff["metrics/cross_eval.json"]
