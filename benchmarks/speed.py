@@ -40,9 +40,9 @@ from unittest import mock
 
 import torch
 import torchvision.transforms.v2 as T
-from torch.utils.flop_counter import FlopCounterMode
 
 from featviz.allocator import keep_freed_memory
+from featviz.cost import image_step_flops
 from featviz.devices import autocast
 from featviz.models import load_model
 from featviz.objectives import class_objective
@@ -223,10 +223,7 @@ def compile_throughput(model_name: str, weights: str | None, batch: int, steps: 
 def flops_per_image_step(model_name: str, weights: str | None) -> dict:
     """Forward and backward-to-the-input FLOPs for one image of the published network."""
     model = load_as_published(model_name, weights)
-    image = torch.rand(1, 3, model.input_size, model.input_size, requires_grad=True)
-    with FlopCounterMode(display=False) as counter:
-        model(image).sum().backward()
-    return {"flops": counter.get_total_flops()}
+    return {"flops": image_step_flops(model, model.input_size)}
 
 
 def matmul_flops_per_second(device: str) -> float:
