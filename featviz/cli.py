@@ -140,6 +140,46 @@ def cross_evaluate_command(params: Path = PARAMS_OPTION) -> None:
     _run(lambda: cross_evaluate(params))
 
 
+@app.command("shard")
+def shard_command(
+    workers: int = typer.Option(..., "--workers", help="How many workers share the grid."),
+    index: int = typer.Option(..., "--index", help="This worker's shard: 0 .. workers - 1."),
+    params: Path = PARAMS_OPTION,
+) -> None:
+    """Print the generate stages of one worker's shard, one per line (balanced by expected
+    FLOPs; the balance goes to stderr). A worker runs them with
+    `featviz shard --workers N --index I | xargs -r dvc repro --single-item`
+    after `dvc repro check-params`, then `featviz push`; see docs/scaling.md."""
+    from featviz.stages.shard import shard
+
+    _run(lambda: typer.echo("\n".join(shard(workers, index, params))))
+
+
+@app.command("push")
+def push_command() -> None:
+    """`dvc push --run-cache`, plus the metrics files (cache: false outputs) that it leaves out
+    and without which no other clone can restore a stage from the run cache. A worker runs it
+    after its shard; see docs/scaling.md."""
+    from featviz.stages.shard import push
+
+    _run(push)
+
+
+@app.command("assemble")
+def assemble_command(
+    workers: int = typer.Option(..., "--workers", help="How many workers shared the grid."),
+    recompute: bool = typer.Option(False, "--recompute",
+                                   help="Run a missing shard's stages here instead of failing."),
+    params: Path = PARAMS_OPTION,
+) -> None:
+    """Restore every generate stage from DVC's run cache (pulled from the default remote, if
+    any), then `dvc repro` cross-evaluate and report. A stage no worker has pushed is an error that
+    names the stage and the worker that should have run it, unless --recompute."""
+    from featviz.stages.shard import assemble
+
+    _run(lambda: assemble(workers, recompute, params))
+
+
 @app.command("report")
 def report_command(params: Path = PARAMS_OPTION) -> None:
     """Write data/report/index.html (gallery, cross-evaluation heatmap and tables, run
