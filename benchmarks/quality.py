@@ -15,16 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-from speed import machine, print_report  # this folder is on sys.path when the script runs
+from fresh_clone import commit_id, run_pipeline  # this folder is on sys.path when run
+from speed import machine, print_report
 
-REPOSITORY = Path(__file__).resolve().parent.parent
 RECIPES = {
     "default": [],
     "long": ["generate.steps=200", "generate.copies=4", "generate.patience=200"],
@@ -38,21 +33,15 @@ NUMBERS = ("transfer_top1", "self_top1")
 VARIANTS = ("plain", "augmented")
 
 
-def run_pipeline(overrides: list[str]) -> dict:
+def cross_evaluation(clone: Path) -> dict:
+    summary = json.loads((clone / "metrics" / "cross_eval.json").read_text())
+    return {variant: {name: summary[variant][name] for name in NUMBERS} for variant in VARIANTS}
+
+
+def run_recipe(overrides: list[str]) -> dict:
     """Cross-evaluation numbers and wall seconds of one `dvc exp run` in a fresh clone."""
-    with tempfile.TemporaryDirectory(prefix="featviz-quality-") as directory:
-        clone = Path(directory) / "featviz"
-        subprocess.run(["git", "clone", "--quiet", str(REPOSITORY), str(clone)], check=True)
-        command = ["dvc", "exp", "run", *(arg for o in overrides for arg in ("-S", o))]
-        print(" ".join(command), file=sys.stderr, flush=True)
-        start = time.perf_counter()
-        environment = {**os.environ, "PYTHONPATH": str(clone)}  # the clone's code, not ours
-        subprocess.run(command, cwd=clone, env=environment, check=True, stdout=sys.stderr)
-        seconds = time.perf_counter() - start
-        summary = json.loads((clone / "metrics" / "cross_eval.json").read_text())
-    result = {variant: {name: summary[variant][name] for name in NUMBERS} for variant in VARIANTS}
-    result["wall_seconds"] = round(seconds, 1)
-    return result
+    seconds, result = run_pipeline(overrides, cross_evaluation)
+    return {**result, "wall_seconds": round(seconds, 1)}
 
 
 def means(runs: dict[int, dict]) -> dict:
@@ -69,9 +58,8 @@ def main() -> None:
     recipes = QUICK_RECIPES if args.quick else RECIPES
     common = QUICK_COMMON if args.quick else []
     seeds = [0] if args.quick else args.seeds
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPOSITORY, check=True,
-                            capture_output=True, text=True).stdout.strip()
-    runs = {recipe: {seed: run_pipeline([*common, *overrides, f"generate.seed={seed}"])
+    commit = commit_id()
+    runs = {recipe: {seed: run_recipe([*common, *overrides, f"generate.seed={seed}"])
                      for seed in seeds}
             for recipe, overrides in recipes.items()}
     mean = {recipe: means(by_seed) for recipe, by_seed in runs.items()}
