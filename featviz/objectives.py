@@ -8,13 +8,32 @@ and returns one score per sample. Regularizers are penalties, so they enter with
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from featviz import validation
+from featviz.errors import InputError
+from featviz.models import Classifier, check_classes
 
 
 class Objective:
+    """``targets`` are class indices for class objectives ("class"), indices into a list of
+    units for featviz.units' objective ("unit"); penalties read no targets (None)."""
+
     name: str
+    target_kind: str | None = None
+
+    def attached(self, model: Classifier) -> contextlib.AbstractContextManager:
+        """Whatever the objective must hook into ``model`` while it optimizes (nothing here)."""
+        return contextlib.nullcontext()
+
+    def check_targets(self, model: Classifier, targets: list[int]) -> None:
+        check_classes(model, targets)
+
+    def describe(self, model: Classifier, target: int) -> str:
+        """The target in words, for messages."""
+        return f"class {target} ({model.class_names[target]})"
 
     def __call__(
         self, logits: torch.Tensor, images: torch.Tensor, targets: torch.Tensor
@@ -59,6 +78,7 @@ class ClassLogit(Objective):
     """The target class's logit (the reference's objective)."""
 
     name = "class_logit"
+    target_kind = "class"
 
     def __call__(self, logits, images, targets):
         return logits.gather(1, targets[:, None]).squeeze(1)
@@ -68,6 +88,7 @@ class ClassLogSoftmax(Objective):
     """log p(target): raises the target and lowers every other class."""
 
     name = "class_log_softmax"
+    target_kind = "class"
 
     def __call__(self, logits, images, targets):
         return logits.float().log_softmax(dim=1).gather(1, targets[:, None]).squeeze(1)
@@ -102,6 +123,16 @@ class Scaled(Objective):
         inner = f"({objective.name})" if isinstance(objective, Sum) else objective.name
         prefix = {1.0: "", -1.0: "-"}.get(weight, f"{weight:g}*")
         self.name = prefix + inner
+        self.target_kind = objective.target_kind
+
+    def attached(self, model):
+        return self.objective.attached(model)
+
+    def check_targets(self, model, targets):
+        self.objective.check_targets(model, targets)
+
+    def describe(self, model, target):
+        return self.objective.describe(model, target)
 
     def __call__(self, logits, images, targets):
         return self.weight * self.objective(logits, images, targets)
@@ -109,7 +140,12 @@ class Scaled(Objective):
 
 class Sum(Objective):
     def __init__(self, terms: list[Objective]) -> None:
+        kinds = {term.target_kind for term in terms} - {None}
+        if len(kinds) > 1:
+            raise InputError("a sum cannot mix class and unit objectives: their targets differ")
         self.terms = terms
+        self.target_kind = kinds.pop() if kinds else None
+        self._targeted = next((term for term in terms if term.target_kind), Objective())
         self.name = terms[0].name
         for term in terms[1:]:
             if isinstance(term, Scaled) and term.weight < 0:
@@ -119,6 +155,19 @@ class Sum(Objective):
 
     def __call__(self, logits, images, targets):
         return sum(term(logits, images, targets) for term in self.terms)
+
+    @contextlib.contextmanager
+    def attached(self, model):
+        with contextlib.ExitStack() as stack:
+            for term in self.terms:
+                stack.enter_context(term.attached(model))
+            yield
+
+    def check_targets(self, model, targets):
+        self._targeted.check_targets(model, targets)
+
+    def describe(self, model, target):
+        return self._targeted.describe(model, target)
 
 
 CLASS_OBJECTIVES: dict[str, type[Objective]] = {

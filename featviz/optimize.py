@@ -1,6 +1,8 @@
 """The activation-maximization engine: many classes in one batch, one forward/backward a step.
 
-The batch holds ``copies`` independently initialized images per class. Every ``eval_every``
+A target is a class (with a class objective) or a unit inside the network (with
+featviz.units' objective); the batch holds ``copies`` independently initialized images per
+target, and everything below said of classes holds for units alike. Every ``eval_every``
 steps each image is scored on a fixed set of views (the centered full view plus crops drawn once
 from the seed), so early stopping and the choice of the best image do not depend on one noisy
 random crop. A class whose score has not risen by ``min_delta`` for ``patience`` steps leaves
@@ -10,6 +12,7 @@ detached copy taken at its best evaluation.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +22,7 @@ import torch
 from featviz import validation
 from featviz.devices import autocast, resolve_device
 from featviz.errors import InputError, NonFiniteLossError
-from featviz.models import Classifier, check_classes
+from featviz.models import Classifier
 from featviz.objectives import Objective
 from featviz.parameterizations import check_parameterization, make_parameterization
 from featviz.transforms import CROP_RATIO, Augmentation, center_view, crop_matrices, warp
@@ -91,7 +94,7 @@ def check_batch(classes: int, config: OptimizationConfig) -> None:
 class HistoryPoint:
     step: int
     objective: float  # best copy's score on the fixed views
-    p_target: float  # best copy's softmax probability of the target, centered view
+    p_target: float | None  # best copy's softmax probability of the class, centered view
 
 
 @dataclass
@@ -99,11 +102,15 @@ class ClassResult:
     target: int
     image: torch.Tensor  # (3, H, W) in [0, 1], on the CPU
     objective: float
-    p_target: float
+    p_target: float | None  # None for a unit
     steps: int
     early_stopped: bool
     seconds: float  # this class's share of the optimization time
     history: list[HistoryPoint] = field(default_factory=list)
+    # (H, W) in [0, 1]: where the optimization pushed the best copy's pixels, as the gradient
+    # magnitude summed over the steps (the MACO paper's transparency map), on the CPU
+    transparency: torch.Tensor | None = None
+    copies: torch.Tensor | None = None  # (copies, 3, H, W): each copy's best image, on the CPU
 
 
 @dataclass
@@ -161,6 +168,8 @@ class _Scorer:
         per_image = torch.cat(
             [scores[:k, None], scores[k:].view(k, crops)], dim=1
         ).mean(dim=1)
+        if self.objective.target_kind == "unit":
+            return per_image, torch.full_like(per_image, torch.nan)
         p_target = center_logits.softmax(dim=1).gather(1, targets[:, None]).squeeze(1)
         return per_image, p_target
 
@@ -181,10 +190,15 @@ class _BestImages:
         self.images[index] = torch.where(improved[:, None, None, None], images,
                                          self.images[index])
 
-    def of_class(self, c: int, copies: int) -> tuple[torch.Tensor, float, float]:
+    def best_copy(self, c: int, copies: int) -> int:
+        """The sample index of class ``c``'s best copy."""
+        return c * copies + int(self.score[c * copies:(c + 1) * copies].argmax())
+
+    def of_class(self, c: int, copies: int) -> tuple[torch.Tensor, float, float | None]:
         """The best copy of class ``c``: (image on the CPU, score, p_target)."""
-        i = c * copies + int(self.score[c * copies:(c + 1) * copies].argmax())
-        return self.images[i].float().cpu().clone(), float(self.score[i]), float(self.p_target[i])
+        i = self.best_copy(c, copies)
+        image = self.images[i].float().cpu().clone()
+        return image, float(self.score[i]), _number_or_none(float(self.p_target[i]))
 
 
 @dataclass
@@ -211,19 +225,20 @@ class _ClassRun:
 
 def optimize(
     model: Classifier,
-    classes: list[int],
+    targets: list[int],
     objective: Objective,
     augmentation: Augmentation,
     config: OptimizationConfig = OptimizationConfig(),
     progress: Callable[[Progress], None] | None = None,
 ) -> OptimizationResult:
-    """Maximize ``objective`` for every class in ``classes`` at once; see the module docstring."""
-    check_classes(model, classes)
-    check_batch(len(classes), config)
+    """Maximize ``objective`` for every target at once (class indices, or with a unit objective
+    indices into its units); see the module docstring."""
+    objective.check_targets(model, targets)
+    check_batch(len(targets), config)
     device = resolve_device(config.device)
     model.to(device)
     size = config.view_size or model.input_size
-    copies, n_classes = config.copies, len(classes)
+    copies, n_classes = config.copies, len(targets)
     generator = torch.Generator().manual_seed(config.seed)
     parameterization = make_parameterization(
         config.parameterization, n_classes * copies, config.image_size, generator
@@ -231,54 +246,61 @@ def optimize(
     optimizer_class = OPTIMIZERS[config.optimizer or parameterization.default_optimizer]
     optimizer = optimizer_class(parameterization.parameters(),
                                 lr=config.lr or parameterization.default_lr)
-    targets = torch.tensor(classes, device=device).repeat_interleave(copies)
-    scorer = _Scorer(model, objective, targets, config, size, device)
-    best = _BestImages(len(targets), config.image_size, device)
-    runs = [_ClassRun() for _ in classes]
+    sample_targets = torch.tensor(targets, device=device).repeat_interleave(copies)
+    scorer = _Scorer(model, objective, sample_targets, config, size, device)
+    best = _BestImages(len(sample_targets), config.image_size, device)
+    runs = [_ClassRun() for _ in targets]
+    gradient_sum = torch.zeros(len(sample_targets), config.image_size, config.image_size,
+                               device=device)
     active = list(range(n_classes))
     image_steps = 0
     start = time.perf_counter()
 
-    for step in range(1, config.steps + 1):
-        step_start = time.perf_counter()
-        index = _sample_index(active, copies, device)
-        images = _active_images(parameterization, index)
-        views = augmentation(images, size, generator)
-        with autocast(device):
-            logits = model(views).float()
-        scores = objective(logits, images, targets[index])
-        optimizer.zero_grad(set_to_none=True)
-        (-scores.sum()).backward()
-        optimizer.step()
-        image_steps += len(index)
-        step_seconds = (time.perf_counter() - step_start) / len(active)
-        for c in active:
-            runs[c].steps = step
-            runs[c].seconds += step_seconds
-        if progress is not None:
-            progress(Progress(step, config.steps, len(active), n_classes))
-        if step % config.eval_every and step != config.steps:
-            continue
-
-        _check_finite(scores, index, targets, model)
-        with torch.no_grad():
+    with objective.attached(model):
+        for step in range(1, config.steps + 1):
+            step_start = time.perf_counter()
+            index = _sample_index(active, copies, device)
             images = _active_images(parameterization, index)
-        score, p_target = scorer(images, index)
-        _check_finite(score, index, targets, model)
-        best.update(index, score, p_target, images)
-        class_score = score.view(-1, copies).max(dim=1)
-        class_p = p_target.view(-1, copies).gather(1, class_score.indices[:, None]).squeeze(1)
-        points = zip(active, class_score.values.tolist(), class_p.tolist())
-        active = [c for c, value, p in points
-                  if not runs[c].record(HistoryPoint(step, value, p), config)]
-        if not active:
-            break
+            images.retain_grad()
+            views = augmentation(images, size, generator)
+            with autocast(device):
+                logits = model(views).float()
+            scores = objective(logits, images, sample_targets[index])
+            optimizer.zero_grad(set_to_none=True)
+            (-scores.sum()).backward()
+            gradient_sum[index] += images.grad.abs().sum(dim=1)
+            optimizer.step()
+            image_steps += len(index)
+            step_seconds = (time.perf_counter() - step_start) / len(active)
+            for c in active:
+                runs[c].steps = step
+                runs[c].seconds += step_seconds
+            if progress is not None:
+                progress(Progress(step, config.steps, len(active), n_classes))
+            if step % config.eval_every and step != config.steps:
+                continue
+
+            _check_finite(scores, sample_targets[index], objective, model)
+            with torch.no_grad():
+                images = _active_images(parameterization, index)
+            score, p_target = scorer(images, index)
+            _check_finite(score, sample_targets[index], objective, model)
+            best.update(index, score, p_target, images)
+            class_score = score.view(-1, copies).max(dim=1)
+            class_p = p_target.view(-1, copies).gather(1, class_score.indices[:, None]).squeeze(1)
+            points = zip(active, class_score.values.tolist(), class_p.tolist())
+            active = [c for c, value, p in points if not runs[c].record(
+                HistoryPoint(step, value, _number_or_none(p)), config)]
+            if not active:
+                break
 
     results = []
-    for c, (target, run) in enumerate(zip(classes, runs)):
+    for c, (target, run) in enumerate(zip(targets, runs)):
         image, score, p = best.of_class(c, copies)
+        copy = best.best_copy(c, copies)
         results.append(ClassResult(target, image, score, p, run.steps, run.early_stopped,
-                                   run.seconds, run.history))
+                                   run.seconds, run.history, _unit_range(gradient_sum[copy]),
+                                   best.images[c * copies:(c + 1) * copies].float().cpu()))
     return OptimizationResult(results, time.perf_counter() - start, image_steps, str(device))
 
 
@@ -294,13 +316,24 @@ def _active_images(parameterization: torch.nn.Module, index: torch.Tensor) -> to
     return images if len(index) == len(images) else images[index]
 
 
-def _check_finite(values: torch.Tensor, index: torch.Tensor, targets: torch.Tensor,
+def _check_finite(values: torch.Tensor, targets: torch.Tensor, objective: Objective,
                   model: Classifier) -> None:
     values = values.detach()
     bad = ~torch.isfinite(values)
     if bad.any():
-        target = int(targets[index][bad][0])
+        target = objective.describe(model, int(targets[bad][0]))
         raise NonFiniteLossError(
-            f"the objective became {float(values[bad][0])} for class {target} "
-            f"({model.class_names[target]}); lower the learning rate or check the objective"
+            f"the objective became {float(values[bad][0])} for {target}; lower the learning "
+            "rate or check the objective"
         )
+
+
+def _unit_range(values: torch.Tensor) -> torch.Tensor:
+    """``values`` scaled to [0, 1] by their maximum, on the CPU."""
+    top = values.max()
+    return (values / top if top > 0 else values).float().cpu()
+
+
+def _number_or_none(value: float) -> float | None:
+    """NaN marks a missing number (a unit has no class probability)."""
+    return None if math.isnan(value) else value

@@ -1,0 +1,544 @@
+"""Units inside a network, scored per image through forward hooks: channels, neurons, whole
+layers and directions of conv layers, and the token features, MLP neurons and attention heads
+of Vision Transformers (torchvision's ``vit_*`` and timm's ViTs, DeiT-style extra tokens
+included).
+
+A layer's output has one of two layouts: ``conv``, (n, C, H, W), or ``tokens``, (n, T, D) with
+the class and other extra tokens first. Every unit says which layouts it fits, and indexes the
+axes by name, so a token is never taken for a feature (the mistake of indexing ``output[:, n]``
+on a ViT). Activations are read in float32, also under bf16 autocast. Layer names are those of
+the wrapped network (``model.net``), as `featviz layers MODEL` lists them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from featviz import validation
+from featviz.errors import InputError
+from featviz.models import Classifier
+from featviz.objectives import Objective
+from featviz.optimize import OptimizationConfig, OptimizationResult, Progress, optimize
+from featviz.transforms import Augmentation
+
+CONV, TOKENS = "conv", "tokens"
+LAYOUTS = {4: CONV, 3: TOKENS}  # by the number of dimensions of a layer's output
+TOKEN_CHOICES = ("cls", "mean")
+
+
+def layout_of(activation: torch.Tensor) -> str | None:
+    return LAYOUTS.get(activation.dim())
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Something inside the network that an image can excite: one score per image."""
+
+    fits: ClassVar[tuple[str, ...]] = (CONV, TOKENS)  # the layouts the unit can score
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    def site(self, net: nn.Module) -> str:
+        """The module whose forward pass the unit reads."""
+        raise NotImplementedError
+
+    def activation(self, net: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        """What the unit scores, from its module's inputs and output (its output by default)."""
+        return output
+
+    def score(self, activation: torch.Tensor, net: nn.Module) -> torch.Tensor:
+        raise NotImplementedError
+
+    def check(self, activation: torch.Tensor, net: nn.Module) -> None:
+        """A clear error when the unit does not fit what its layer puts out."""
+        layout = layout_of(activation)
+        if layout not in self.fits:
+            shape = tuple(activation.shape)
+            fitting = [kind for kind, unit in UNIT_KINDS.items() if layout in unit.fits]
+            raise InputError(
+                f"{self.name}: layer {self.site(net)!r} puts out {shape} "
+                f"({layout or 'neither conv nor tokens'}), which a {self.kind} unit does not "
+                f"fit; units that fit: {', '.join(fitting) or 'none'}")
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind, unit in UNIT_KINDS.items() if isinstance(self, unit))
+
+
+def _index(value: int, size: int, what: str, unit: Unit) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+        raise InputError(f"{unit.name}: {what} must be an integer from 0 to {size - 1}, "
+                         f"got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class LayerUnit(Unit):
+    """A layer's mean squared activation (Deep Dream)."""
+
+    layer: str
+
+    @property
+    def name(self) -> str:
+        return f"layer({self.layer})"
+
+    def site(self, net):
+        return self.layer
+
+    def score(self, activation, net):
+        return activation.pow(2).flatten(1).mean(dim=1)
+
+
+@dataclass(frozen=True)
+class Channel(Unit):
+    """A conv channel's mean over space."""
+
+    layer: str
+    channel: int
+    fits: ClassVar[tuple[str, ...]] = (CONV,)
+
+    @property
+    def name(self) -> str:
+        return f"channel({self.layer}, {self.channel})"
+
+    def site(self, net):
+        return self.layer
+
+    def score(self, activation, net):
+        channel = _index(self.channel, activation.shape[1], "channel", self)
+        return activation[:, channel].mean(dim=(1, 2))
+
+
+@dataclass(frozen=True)
+class Neuron(Unit):
+    """A conv channel at one position, by default the centre."""
+
+    layer: str
+    channel: int
+    x: int | None = None
+    y: int | None = None
+    fits: ClassVar[tuple[str, ...]] = (CONV,)
+
+    @property
+    def name(self) -> str:
+        where = "" if self.x is None and self.y is None else f", x={self.x}, y={self.y}"
+        return f"neuron({self.layer}, {self.channel}{where})"
+
+    def site(self, net):
+        return self.layer
+
+    def score(self, activation, net):
+        _, channels, height, width = activation.shape
+        channel = _index(self.channel, channels, "channel", self)
+        x = _index(width // 2 if self.x is None else self.x, width, "x", self)
+        y = _index(height // 2 if self.y is None else self.y, height, "y", self)
+        return activation[:, channel, y, x]
+
+
+@dataclass(frozen=True)
+class Direction(Unit):
+    """A direction in a layer's channel (or feature) space: the activation's dot product with
+    ``vector`` at each position (or token), averaged; ``cosine_power`` > 0 multiplies each
+    position's dot product by its cosine similarity to the vector to that power (Lucid's
+    direction_neuron_cossim), which favours the direction over sheer magnitude."""
+
+    layer: str
+    vector: tuple[float, ...]
+    cosine_power: float = 0.0
+
+    def __post_init__(self) -> None:
+        vector = tuple(validation.number(value, f"{self.layer} direction entry")
+                       for value in self.vector)
+        if not any(vector):
+            raise InputError(f"direction({self.layer}): the vector must not be zero")
+        object.__setattr__(self, "vector", vector)
+        validation.number(self.cosine_power, "cosine_power", minimum=0)
+
+    @property
+    def name(self) -> str:
+        power = f", cosine_power={self.cosine_power:g}" if self.cosine_power else ""
+        return f"direction({self.layer}, {len(self.vector)}-d{power})"
+
+    def site(self, net):
+        return self.layer
+
+    def score(self, activation, net):
+        features = activation if layout_of(activation) == TOKENS else activation.movedim(1, -1)
+        if features.shape[-1] != len(self.vector):
+            raise InputError(f"{self.name}: the vector has {len(self.vector)} entries, the "
+                             f"layer {features.shape[-1]} channels")
+        vector = torch.tensor(self.vector, dtype=features.dtype, device=features.device)
+        dot = features @ vector
+        if self.cosine_power:
+            cosine = dot / (features.norm(dim=-1) * vector.norm() + 1e-8)
+            dot = dot * cosine.clamp(min=0.1) ** self.cosine_power
+        return dot.flatten(1).mean(dim=1)
+
+
+def _token_score(activation: torch.Tensor, feature: int, token: int | str,
+                 net: nn.Module, unit: Unit) -> torch.Tensor:
+    """One feature of (n, T, D) at the class token, a token index, or the mean of the patch
+    tokens (the extra tokens left out)."""
+    tokens, features = activation.shape[1:]
+    feature = _index(feature, features, "feature", unit)
+    if token == "cls":
+        return activation[:, _class_token(net, unit), feature]
+    if token == "mean":
+        return activation[:, _prefix_tokens(net):, feature].mean(dim=1)
+    return activation[:, _index(token, tokens, "token", unit), feature]
+
+
+def _check_token(token: object, unit: Unit) -> None:
+    if token not in TOKEN_CHOICES and (isinstance(token, bool) or not isinstance(token, int)):
+        raise InputError(f"{unit.name}: token must be 'cls', 'mean' or a token index, "
+                         f"got {token!r}")
+
+
+@dataclass(frozen=True)
+class TokenFeature(Unit):
+    """Feature ``feature`` of a token layout: at the class token, token index ``token``, or
+    averaged over the patch tokens ("mean")."""
+
+    layer: str
+    feature: int
+    token: int | str = "cls"
+    fits: ClassVar[tuple[str, ...]] = (TOKENS,)
+
+    def __post_init__(self) -> None:
+        _check_token(self.token, self)
+
+    @property
+    def name(self) -> str:
+        return f"token_feature({self.layer}, {self.feature}, token={self.token})"
+
+    def site(self, net):
+        return self.layer
+
+    def score(self, activation, net):
+        return _token_score(activation, self.feature, self.token, net, self)
+
+
+@dataclass(frozen=True)
+class MlpNeuron(Unit):
+    """Hidden unit ``neuron`` of transformer block ``block``'s MLP (after its activation
+    function), at a token or averaged over the patch tokens."""
+
+    block: int
+    neuron: int
+    token: int | str = "mean"
+    fits: ClassVar[tuple[str, ...]] = (TOKENS,)
+
+    def __post_init__(self) -> None:
+        _check_token(self.token, self)
+
+    @property
+    def name(self) -> str:
+        return f"mlp_neuron({self.block}, {self.neuron}, token={self.token})"
+
+    def site(self, net):
+        prefix, block = _block(net, self.block, self)
+        mlp = block.mlp
+        for child_name, child in mlp.named_children():
+            if not isinstance(child, (nn.Linear, nn.Dropout, nn.Identity, nn.LayerNorm)):
+                return f"{prefix}.mlp.{child_name}"
+        raise InputError(f"{self.name}: found no activation function in {prefix}.mlp")
+
+    def score(self, activation, net):
+        return _token_score(activation, self.neuron, self.token, net, self)
+
+
+@dataclass(frozen=True)
+class Head(Unit):
+    """Attention head ``head`` of transformer block ``block``: its output before the output
+    projection, (n, T, head_dim), scored by its mean square (how strongly the head writes)."""
+
+    block: int
+    head: int
+    fits: ClassVar[tuple[str, ...]] = (TOKENS,)
+
+    @property
+    def name(self) -> str:
+        return f"head({self.block}, {self.head})"
+
+    def site(self, net):
+        prefix, block = _block(net, self.block, self)
+        if hasattr(block, "attn"):  # timm: the concatenated heads go into attn.proj
+            return f"{prefix}.attn.proj"
+        return f"{prefix}.self_attention"  # torchvision: nn.MultiheadAttention, fused
+
+    def activation(self, net, inputs, output):
+        _, block = _block(net, self.block, self)
+        if hasattr(block, "attn"):
+            heads = block.attn.num_heads
+            x = inputs[0]
+            return x.unflatten(-1, (heads, x.shape[-1] // heads))[:, :, self._head(heads)]
+        return _multihead_attention_head(block.self_attention, inputs[0], self._head(
+            block.self_attention.num_heads))
+
+    def _head(self, heads: int) -> int:
+        return _index(self.head, heads, "head", self)
+
+    def score(self, activation, net):
+        return activation.pow(2).flatten(1).mean(dim=1)
+
+
+def _multihead_attention_head(attention: nn.MultiheadAttention, x: torch.Tensor,
+                              head: int) -> torch.Tensor:
+    """One head's output of a batch-first self-attention, recomputed from its weights (the
+    fused module exposes only the projected sum of all heads)."""
+    if not attention.batch_first:
+        raise InputError("head units need batch-first attention (n, T, D)")
+    dim = x.shape[-1] // attention.num_heads
+    rows = [slice(part * x.shape[-1] + head * dim, part * x.shape[-1] + (head + 1) * dim)
+            for part in range(3)]
+    weight, bias = attention.in_proj_weight, attention.in_proj_bias
+    query, key, value = (torch.nn.functional.linear(
+        x, weight[rows[i]].float(), None if bias is None else bias[rows[i]].float())
+        for i in range(3))
+    weights = (query @ key.transpose(1, 2) / dim ** 0.5).softmax(dim=-1)
+    return weights @ value
+
+
+def _is_timm_vit(net: nn.Module) -> bool:
+    return hasattr(net, "blocks") and hasattr(net, "num_prefix_tokens")
+
+
+def _is_torchvision_vit(net: nn.Module) -> bool:
+    return hasattr(net, "class_token") and hasattr(getattr(net, "encoder", None), "layers")
+
+
+def _vision_transformer(net: nn.Module, unit: Unit) -> str:
+    if _is_timm_vit(net):
+        return "timm"
+    if _is_torchvision_vit(net):
+        return "torchvision"
+    raise InputError(f"{unit.name} needs a Vision Transformer (torchvision vit_* or a timm "
+                     f"ViT); {type(net).__name__} is neither")
+
+
+def _block(net: nn.Module, index: int, unit: Unit) -> tuple[str, nn.Module]:
+    """(module name, module) of transformer block ``index``."""
+    _vision_transformer(net, unit)
+    names = [name for name, _ in transformer_blocks(net)]
+    name = names[_index(index, len(names), "block", unit)]
+    return name, net.get_submodule(name)
+
+
+def transformer_blocks(net: nn.Module) -> list[tuple[str, int]]:
+    """(module name, attention heads) of each transformer block; empty for other networks."""
+    if _is_timm_vit(net):
+        return [(f"blocks.{name}", block.attn.num_heads)
+                for name, block in net.blocks.named_children()]
+    if _is_torchvision_vit(net):
+        return [(f"encoder.layers.{name}", block.self_attention.num_heads)
+                for name, block in net.encoder.layers.named_children()]
+    return []
+
+
+def _prefix_tokens(net: nn.Module) -> int:
+    """The class and other extra tokens before the patch tokens (0 for a conv network)."""
+    if _is_timm_vit(net):
+        return net.num_prefix_tokens
+    return 1 if _is_torchvision_vit(net) else 0
+
+
+def _class_token(net: nn.Module, unit: Unit) -> int:
+    if _is_timm_vit(net) and getattr(net, "cls_token", None) is not None:
+        return 0  # timm puts the class token first, then any register or distillation tokens
+    if _is_torchvision_vit(net):
+        return 0
+    raise InputError(f"{unit.name}: {type(net).__name__} has no class token: use "
+                     "token='mean' or a token index")
+
+
+@contextlib.contextmanager
+def capture(net: nn.Module, sites: Sequence[str]) -> Iterator[dict[str, tuple]]:
+    """Forward hooks on the named modules; while open, the dict holds each module's latest
+    (inputs, output), as float32."""
+    modules = dict(net.named_modules())
+    unknown = [site for site in sites if site not in modules]
+    if unknown:
+        raise InputError(f"unknown layer {unknown[0]!r} in {type(net).__name__}: "
+                         "`featviz layers MODEL` lists the layer names")
+    captured: dict[str, tuple] = {}
+
+    def keep(site: str):
+        def hook(module, inputs, output):
+            captured[site] = (tuple(_float(x) for x in inputs), _float(output))
+        return hook
+
+    handles = [modules[site].register_forward_hook(keep(site)) for site in dict.fromkeys(sites)]
+    try:
+        yield captured
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _float(value: object) -> object:
+    return value.float() if isinstance(value, torch.Tensor) else value
+
+
+class UnitObjective(Objective):
+    """Sample i maximizes ``units[targets[i]]``: a batch may mix units of any kinds and layers.
+    Use it inside ``attached(model)``, which hooks the layers the units read."""
+
+    target_kind = "unit"
+
+    def __init__(self, units: Sequence[Unit]) -> None:
+        if not units:
+            raise InputError("no units to optimize: give at least one unit")
+        for unit in units:
+            if not isinstance(unit, Unit):
+                raise InputError(f"{unit!r} is not a unit (Channel, Neuron, LayerUnit, "
+                                 "Direction, TokenFeature, MlpNeuron or Head)")
+        self.units = list(units)
+        self.name = "unit"
+        self._net: nn.Module | None = None
+        self._captured: dict[str, tuple] = {}
+
+    @contextlib.contextmanager
+    def attached(self, model: Classifier) -> Iterator[None]:
+        sites = [unit.site(model.net) for unit in self.units]
+        with capture(model.net, sites) as captured:
+            self._net, self._captured = model.net, captured
+            try:
+                yield
+            finally:
+                self._net, self._captured = None, {}
+
+    def check_targets(self, model: Classifier, targets: list[int]) -> None:
+        for target in targets:
+            if isinstance(target, bool) or not isinstance(target, int) or \
+                    not 0 <= target < len(self.units):
+                raise InputError(f"unit index {target!r} is outside 0..{len(self.units) - 1}")
+
+    def describe(self, model: Classifier, target: int) -> str:
+        return f"unit {self.units[target].name}"
+
+    def __call__(self, logits, images, targets):
+        if self._net is None:
+            raise RuntimeError("a UnitObjective scores only inside attached(model)")
+        scores = torch.zeros(len(targets), device=logits.device)
+        for target in targets.unique().tolist():
+            unit = self.units[target]
+            inputs, output = self._captured[unit.site(self._net)]
+            activation = unit.activation(self._net, inputs, output)
+            unit.check(activation, self._net)
+            rows = (targets == target).nonzero().squeeze(1)
+            scores = scores.index_put((rows,), unit.score(activation, self._net)[rows])
+        return scores
+
+
+class Diversity(Objective):
+    """Pushes the copies of each target apart (Lucid's diversity term): a sample scores minus
+    its mean cosine similarity to the other copies of its target, compared by the Gram matrices
+    of ``layer``'s activation (channels x channels, or features x features for tokens), which
+    capture what is drawn rather than where. Add it with a weight, for classes or units:
+    ``UnitObjective(units) + 0.5 * Diversity("blocks.4")``. In the fixed-view evaluation an
+    image's views count as copies too, which shifts every copy's score alike."""
+
+    def __init__(self, layer: str) -> None:
+        self.layer = layer
+        self.name = f"diversity({layer})"
+        self._captured: dict[str, tuple] | None = None
+
+    @contextlib.contextmanager
+    def attached(self, model: Classifier) -> Iterator[None]:
+        with capture(model.net, [self.layer]) as captured:
+            self._captured = captured
+            try:
+                yield
+            finally:
+                self._captured = None
+
+    def __call__(self, logits, images, targets):
+        if self._captured is None:
+            raise RuntimeError("Diversity scores only inside attached(model)")
+        activation = self._captured[self.layer][1]
+        if layout_of(activation) == CONV:
+            features = activation.flatten(2)
+        elif layout_of(activation) == TOKENS:
+            features = activation.transpose(1, 2)
+        else:
+            raise InputError(f"{self.name}: layer {self.layer!r} puts out "
+                             f"{tuple(activation.shape)}, neither conv nor tokens")
+        gram = features @ features.transpose(1, 2) / features.shape[2]
+        flat = torch.nn.functional.normalize(gram.flatten(1), dim=1)
+        others = targets[:, None] == targets[None, :]
+        others.fill_diagonal_(False)
+        similarity = (flat @ flat.T * others).sum(dim=1) / others.sum(dim=1).clamp(min=1)
+        return -similarity
+
+
+def unit_activations(model: Classifier, units: Sequence[Unit],
+                     images: torch.Tensor) -> torch.Tensor:
+    """(images, units): every unit's score on every image (at the model's input size)."""
+    objective = UnitObjective(units)
+    columns = []
+    with torch.no_grad(), objective.attached(model):
+        logits = model(images)
+        for target in range(len(units)):
+            targets = torch.full((len(images),), target, device=logits.device)
+            columns.append(objective(logits, images, targets))
+    return torch.stack(columns, dim=1)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    shape: tuple[int, ...]  # without the batch axis
+    layout: str
+
+
+def layers(model: Classifier, size: int | None = None) -> list[LayerInfo]:
+    """Every module of ``model.net`` whose output is a conv or token layout, in forward order,
+    with its output shape for one ``size`` x ``size`` input (the model's input size)."""
+    size = size or model.input_size
+    names = {module: name for name, module in model.net.named_modules() if name}
+    found: list[LayerInfo] = []
+
+    def hook(module, inputs, output):
+        if isinstance(output, torch.Tensor) and layout_of(output):
+            found.append(LayerInfo(names[module], tuple(output.shape[1:]), layout_of(output)))
+
+    handles = [module.register_forward_hook(hook) for module in names]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, size, size))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return found
+
+
+UNIT_KINDS: dict[str, type[Unit]] = {
+    "channel": Channel,
+    "neuron": Neuron,
+    "layer": LayerUnit,
+    "direction": Direction,
+    "token_feature": TokenFeature,
+    "mlp_neuron": MlpNeuron,
+    "head": Head,
+}
+
+
+def optimize_units(model: Classifier, units: Sequence[Unit], augmentation: Augmentation,
+                   config: OptimizationConfig | None = None,
+                   penalty: Objective | None = None,
+                   progress: Callable[[Progress], None] | None = None) -> OptimizationResult:
+    """One image (``config.copies`` images) per unit, all units in one batch; ``penalty`` (e.g.
+    ``0.05 * TotalVariation()``) is subtracted. Result i belongs to ``units[i]``."""
+    objective = UnitObjective(units)
+    if penalty is not None:
+        objective = objective - penalty
+    return optimize(model, list(range(len(units))), objective, augmentation,
+                    config or OptimizationConfig(), progress)
