@@ -28,6 +28,7 @@ def _not_an_option(value: str) -> str:
     return value
 
 
+MAX_LAYERS_SIZE = 1024
 PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="The params file to read.")
 MODEL_OPTION = typer.Option(..., "--model", help="A key of params.yaml 'models'.",
                             callback=_not_an_option)
@@ -83,6 +84,34 @@ def classes_command(
         typer.echo(f"{index}\t{name}")
 
 
+@app.command("layers")
+def layers_command(
+    model: str = typer.Argument(..., help="A model name, as `featviz models` lists them."),
+    size: int = typer.Option(0, "--size", help="Input size; 0: the model's own."),
+) -> None:
+    """List a model's layers that units can read: name, output shape for one image, and
+    layout (conv: channels x height x width; tokens: tokens x features). Built with random
+    weights, so nothing downloads."""
+    from featviz import validation
+    from featviz.models import RANDOM_WEIGHTS, load_model
+    from featviz.units import layers, transformer_blocks
+
+    def show() -> None:
+        validation.integer(size, "--size", 0, MAX_LAYERS_SIZE)
+        classifier = load_model(model, RANDOM_WEIGHTS)
+        table = Table("layer", "output shape", "layout")
+        for info in layers(classifier, size or None):
+            table.add_row(info.name, " x ".join(map(str, info.shape)), info.layout)
+        console = Console()
+        console.print(table)
+        blocks = transformer_blocks(classifier.net)
+        if blocks:
+            console.print(f"mlp_neuron and head units take a block index 0..{len(blocks) - 1} "
+                          f"({blocks[0][0]} ..., {blocks[0][1]} heads each)", highlight=False)
+
+    _run(show)
+
+
 @app.command("check-params")
 def check_params_command(params: Path = PARAMS_OPTION) -> None:
     """Check every value and key of the params file, then write data/params_checked.txt.
@@ -127,6 +156,20 @@ def generate_augmented_command(
     from featviz.stages.generate import generate
 
     _run(lambda: generate("augmented", model, class_set, params))
+
+
+@app.command("generate-units")
+def generate_units_command(
+    model: str = MODEL_OPTION,
+    unit_set: str = typer.Option(..., "--unit-set", help="A key of params.yaml 'unit_sets'.",
+                                 callback=_not_an_option),
+    params: Path = PARAMS_OPTION,
+) -> None:
+    """One image per unit of a unit set (params.yaml 'units' section over 'generate'), with its
+    transparency map; metrics compare each unit's activation with scikit-image's photos."""
+    from featviz.stages.generate_units import generate_units
+
+    _run(lambda: generate_units(model, unit_set, params))
 
 
 @app.command("cross-evaluate")
