@@ -14,7 +14,7 @@ from featviz.errors import InputError
 # Letters, digits and underscores: no path separators, dots, dashes (a grid point joins model
 # and class set with one), spaces or shell characters.
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{0,63}")
-KEYED_SECTIONS = ("models", "class_sets")
+KEYED_SECTIONS = ("models", "class_sets", "unit_sets")
 
 
 def read_params_file(path: Path) -> dict:
@@ -39,7 +39,7 @@ def safe_key(key: Any, where: str) -> str:
 
 
 def check_keys(raw: dict) -> None:
-    """Every key of models and class_sets, and every key the grid names, is safe."""
+    """Every key of models, class_sets and unit_sets, and every key the grid names, is safe."""
     for section in KEYED_SECTIONS:
         for key in raw.get(section) or {}:
             safe_key(key, section)

@@ -16,13 +16,18 @@ from typing import Any, TypeVar
 from featviz import validation
 from featviz.errors import InputError
 from featviz.evaluate import MAX_VIEWS
-from featviz.objectives import Objective, class_objective
+from featviz.objectives import L2, Objective, TotalVariation, class_objective
 from featviz.optimize import MAX_VIEW_SIZE, OptimizationConfig, check_batch
 from featviz.stages.keys import read_params_file, safe_key
+from featviz.stages.unit_specs import unit_from_spec, unit_stem
 from featviz.transforms import Augmentation
+from featviz.units import Unit
 
 VARIANTS = ("plain", "augmented")
-SECTIONS = ("models", "class_sets", "grid", "generate", *VARIANTS, "cross_evaluate")
+SECTIONS = ("models", "class_sets", "unit_sets", "grid", "generate", *VARIANTS, "units",
+            "cross_evaluate")
+UNITS = "units"  # the unit stage's section, and its folder name beside the variants'
+PENALTY_KEYS = ("l2", "tv")
 MODEL_KEYS = ("name", "weights", "view_size")
 OBJECTIVE_KEYS = ("objective", "l2", "tv")
 OPTIMIZATION_KEYS = tuple(f.name for f in fields(OptimizationConfig) if f.name != "view_size")
@@ -50,6 +55,11 @@ class Params:
     eval_views: int
     eval_seed: int
     extra_evaluators: list[str]
+    unit_sets: dict[str, list[Unit]]
+    grid_unit_sets: list[str]
+    unit_penalty: Objective | None
+    unit_optimization: OptimizationConfig
+    unit_augmentation: Augmentation
 
     def model(self, key: str) -> ModelEntry:
         if key not in self.models:
@@ -63,8 +73,16 @@ class Params:
                              f"{', '.join(self.class_sets)}")
         return self.class_sets[key]
 
+    def unit_set(self, key: str) -> list[Unit]:
+        if key not in self.unit_sets:
+            raise InputError(f"unknown unit set {key!r}: params.yaml unit_sets has "
+                             f"{', '.join(self.unit_sets) or 'none'}")
+        return self.unit_sets[key]
+
     def optimization_for(self, variant: str, model: ModelEntry) -> OptimizationConfig:
-        return dataclasses.replace(self.optimizations[variant], view_size=model.view_size)
+        """The optimization settings of a variant (or of the units) for one model."""
+        settings = self.unit_optimization if variant == UNITS else self.optimizations[variant]
+        return dataclasses.replace(settings, view_size=model.view_size)
 
     @property
     def evaluators(self) -> list[str]:
@@ -78,10 +96,15 @@ def load_params(path: str | Path = "params.yaml") -> Params:
               for key, value in _mapping(raw, "models").items()}
     class_sets = {safe_key(key, "class_sets"): _class_list(value, f"class_sets.{key}")
                   for key, value in _mapping(raw, "class_sets").items()}
+    unit_sets = {safe_key(key, "unit_sets"): _unit_list(value, f"unit_sets.{key}")
+                 for key, value in (raw["unit_sets"] or {}).items()}
     grid = _mapping(raw, "grid")
-    _check_keys(grid, ("models", "class_sets"), "grid", required=("models", "class_sets"))
+    _check_keys(grid, ("models", "class_sets", "unit_sets"), "grid",
+                required=("models", "class_sets", "unit_sets"))
     grid_models = _key_list(grid["models"], "grid.models", models)
     grid_class_sets = _key_list(grid["class_sets"], "grid.class_sets", class_sets)
+    grid_unit_sets = _key_list(grid["unit_sets"], "grid.unit_sets", unit_sets,
+                               allow_empty=True)
     generate = _mapping(raw, "generate")
     _check_keys(generate, GENERATE_KEYS, "generate")
     shared = _generate_settings(generate, "generate")
@@ -95,6 +118,15 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         augmentation = _mapping(section, "augmentation", variant)
         augmentations[variant] = prefixed(f"{variant}.augmentation",
                                           lambda: Augmentation.from_dict(augmentation))
+    section = _mapping(raw, UNITS)
+    _check_keys(section, ("augmentation", *PENALTY_KEYS, *OPTIMIZATION_KEYS), UNITS,
+                required=("augmentation",))
+    unit_settings = {**generate, **section}
+    unit_optimization = prefixed(UNITS, lambda: OptimizationConfig(
+        **{key: unit_settings[key] for key in OPTIMIZATION_KEYS if key in unit_settings}))
+    unit_penalty = _penalty(unit_settings, UNITS)
+    unit_augmentation = prefixed(f"{UNITS}.augmentation", lambda: Augmentation.from_dict(
+        _mapping(section, "augmentation", UNITS)))
     cross = _mapping(raw, "cross_evaluate")
     _check_keys(cross, ("views", "seed", "extra_evaluators"), "cross_evaluate",
                 required=("views", "seed"))
@@ -103,7 +135,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     extra = _key_list(cross.get("extra_evaluators") or [], "cross_evaluate.extra_evaluators",
                       models, allow_empty=True)
     params = Params(models, class_sets, grid_models, grid_class_sets, objectives, optimizations,
-                    augmentations, views, seed, extra)
+                    augmentations, views, seed, extra, unit_sets, grid_unit_sets, unit_penalty,
+                    unit_optimization, unit_augmentation)
     _check_batches(params)
     return params
 
@@ -116,6 +149,33 @@ def _check_batches(params: Params) -> None:
             for class_set in params.grid_class_sets:
                 prefixed(f"{variant} of {model} on class_sets.{class_set}",
                          lambda: check_batch(len(params.class_sets[class_set]), config))
+    for model in params.grid_models:
+        config = params.optimization_for(UNITS, params.models[model])
+        for unit_set in params.grid_unit_sets:
+            prefixed(f"{UNITS} of {model} on unit_sets.{unit_set}",
+                     lambda: check_batch(len(params.unit_sets[unit_set]), config))
+
+
+def _unit_list(value: Any, where: str) -> list[Unit]:
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{where} must be a non-empty list of units, got {value!r}")
+    units = [prefixed(f"{where}[{i}]", lambda: unit_from_spec(spec))
+             for i, spec in enumerate(value)]
+    stems = [unit_stem(unit, i) for i, unit in enumerate(units)]
+    repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if repeated:
+        raise InputError(f"{where} lists a unit twice: {', '.join(repeated)}")
+    return units
+
+
+def _penalty(settings: dict, where: str) -> Objective | None:
+    """The weighted L2 and total-variation penalties the units section asks for, or None."""
+    terms = []
+    for key, penalty in (("l2", L2()), ("tv", TotalVariation())):
+        weight = validation.number(settings.get(key, 0.0), f"{where}.{key}", minimum=0)
+        if weight:
+            terms.append(weight * penalty)
+    return sum(terms) if terms else None
 
 
 def _generate_settings(settings: dict, where: str) -> tuple[Objective, OptimizationConfig]:

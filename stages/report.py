@@ -26,8 +26,9 @@ from featviz.stages.outputs import (
     images_dir,
     write_stage_outputs,
 )
-from featviz.stages.params import VARIANTS, Params, load_params
+from featviz.stages.params import UNITS, VARIANTS, Params, load_params
 from featviz.stages.tables import SUMMARY_COLUMNS, percent, transfer_table
+from featviz.stages.unit_specs import unit_stem
 
 KEY_HYPERPARAMETERS = ("parameterization", "image_size", "steps", "copies", "optimizer", "lr",
                        "patience", "min_delta", "seed")
@@ -43,9 +44,10 @@ def report(params_path: Path) -> None:
     summary = read_summary(params)
     scores = read_scores(params)
     timings = stage_seconds(params, summary)
+    units = read_units(params)
     write_stage_outputs("report", {
         SUMMARY: summary_markdown(params, summary),
-        REPORT: render_html(params, summary, scores, timings),
+        REPORT: render_html(params, summary, scores, timings, units),
     })
 
 
@@ -141,9 +143,32 @@ def _gallery_images(params: Params) -> list[tuple[str, str, str, int]]:
             for class_set in params.grid_class_sets for target in params.class_set(class_set)]
 
 
+def read_units(params: Params) -> dict[tuple[str, str], dict]:
+    """(model, unit set) -> the generate-units metrics of every grid point of units."""
+    units = {}
+    for model in params.grid_models:
+        for unit_set in params.grid_unit_sets:
+            stage = generate_stage(UNITS, model, unit_set)
+            path = generate_metrics_path(UNITS, model, unit_set)
+            metrics = _read_json(path, f"the {stage} stage")
+            _number(metrics, ["wall_seconds"], path, f"the {stage} stage")
+            for position, unit in enumerate(params.unit_set(unit_set)):
+                stem = unit_stem(unit, position)
+                _number(metrics, ["units", stem, "activation"], path, f"the {stage} stage")
+                _number(metrics, ["units", stem, "ratio_to_photos"], path,
+                        f"the {stage} stage", optional=True)
+            units[model, unit_set] = metrics
+    return units
+
+
 def stage_seconds(params: Params, summary: dict) -> dict[str, float]:
     """Wall seconds per stage, as the stages recorded them in their metrics."""
     seconds = {}
+    for model in params.grid_models:
+        for unit_set in params.grid_unit_sets:
+            metrics = _read_json(generate_metrics_path(UNITS, model, unit_set),
+                                 f"the {generate_stage(UNITS, model, unit_set)} stage")
+            seconds[generate_stage(UNITS, model, unit_set)] = metrics["wall_seconds"]
     for variant in VARIANTS:
         for model in params.grid_models:
             for class_set in params.grid_class_sets:
@@ -253,12 +278,13 @@ th { background: #f3f3f3; }
 
 
 def render_html(params: Params, summary: dict, scores: pd.DataFrame,
-                timings: dict[str, float]) -> str:
+                timings: dict[str, float], units: dict[tuple[str, str], dict]) -> str:
     parts = ["<!doctype html>", "<html lang='en'><head><meta charset='utf-8'>",
              "<title>featviz report</title>", f"<style>{STYLE}</style></head><body>",
              "<h1>featviz report</h1>",
              *_cross_evaluation_section(params, summary),
              *_gallery_section(params, scores),
+             *_units_section(params, units),
              *_run_section(params, timings),
              "</body></html>"]
     return "\n".join(parts) + "\n"
@@ -327,6 +353,44 @@ def _gallery_section(params: Params, by_image: pd.DataFrame) -> list[str]:
             parts.append("</tr>")
     parts.append("</table>")
     return parts
+
+
+def _units_section(params: Params, units: dict[tuple[str, str], dict]) -> list[str]:
+    """Each unit's image, the image faded where its transparency map is dark (pixels the
+    optimization hardly moved), its name and its activation against scikit-image's photos."""
+    esc = html.escape
+    if not units:
+        return []
+    parts = ["<h2>Units</h2>",
+             "<p>Each unit's image, then the same faded where the optimization hardly moved the "
+             "pixels (its transparency map); under them the unit and its activation as a "
+             "multiple of its highest activation on scikit-image's photos.</p>",
+             "<table class='gallery' id='units'>"]
+    for (model, unit_set), metrics in units.items():
+        folder = images_dir(UNITS, model, unit_set)
+        parts.append(f"<tr><th colspan='2'>{esc(model)}, unit set {esc(unit_set)}</th></tr>")
+        for position, unit in enumerate(params.unit_set(unit_set)):
+            stem = unit_stem(unit, position)
+            ratio = metrics["units"][stem]["ratio_to_photos"]
+            shown = "n/a" if ratio is None else f"{ratio:.1f}x the photos"
+            image = _image_uri(folder / f"{stem}.png")
+            faded = _faded_png(folder / f"{stem}.png", folder / f"{stem}_transparency.png")
+            parts.append(f"<tr><td><img alt='{esc(unit.name)}' src='{image}'></td>"
+                         f"<td><img alt='{esc(unit.name)}, faded' src='{_data_uri(faded)}'>"
+                         f"<ul><li>{esc(unit.name)}</li><li>{shown}</li></ul></td></tr>")
+    parts.append("</table>")
+    return parts
+
+
+def _faded_png(image_path: Path, transparency_path: Path) -> bytes:
+    """The image blended towards white where its transparency map is dark."""
+    _image_uri(transparency_path)  # checks the file
+    with Image.open(image_path) as image, Image.open(transparency_path) as mask:
+        white = Image.new("RGB", image.size, "white")
+        faded = Image.composite(image.convert("RGB"), white, mask.convert("L"))
+    buffer = io.BytesIO()
+    faded.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _variant_values(by_variant: dict) -> str:

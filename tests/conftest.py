@@ -33,11 +33,13 @@ def tiny_params(grid_models=("efficientnet_lite0",), class_sets=None) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     class_sets = class_sets or {"tiny": [1, 2]}
     params["class_sets"].update(class_sets)
-    params["grid"] = {"models": list(grid_models), "class_sets": list(class_sets)}
+    params["grid"] = {"models": list(grid_models), "class_sets": list(class_sets),
+                      "unit_sets": []}
     for entry in params["models"].values():
         if entry["name"].startswith("efficientnet"):
             entry["view_size"] = 64
     params["generate"].update(steps=3, copies=1, image_size=64, eval_every=2, eval_views=2)
+    params["units"].update(steps=3, eval_every=2)
     params["cross_evaluate"]["views"] = 2
     return params
 

@@ -62,6 +62,30 @@ def test_edits_rerun_exactly_the_stages_they_affect(project):
     })
 
 
+def test_unit_set_edits_rerun_exactly_their_unit_stages(project):
+    params = tiny_params()
+    params["unit_sets"]["few"] = [{"layer": "blocks.2", "channel": 3}]
+    params["grid"]["unit_sets"] = ["lite", "few"]
+    write_params(project, params)
+    assert {"generate-units@efficientnet_lite0-lite", "generate-units@efficientnet_lite0-few"} \
+        <= stages_run(run("dvc", "repro", cwd=project))
+    assert (project / "data/generated/units/efficientnet_lite0-few/"
+            "blocks.2_channel_3_transparency.png").exists()
+    page = (project / "data/report/index.html").read_text()
+    assert "<h2>Units</h2>" in page and "channel(blocks.2, 3), faded" in page
+    assert "neuron(blocks.3, 5, x=0, y=0)" in page
+
+    params["unit_sets"]["few"].append({"layer": "blocks.2", "channel": 4})
+    edit_reruns_exactly(project, params, {
+        "check-params", "generate-units@efficientnet_lite0-few", "report"})
+    params["units"]["steps"] = 4
+    write_params(project, params)
+    unit_stages = {"generate-units@efficientnet_lite0-lite",
+                   "generate-units@efficientnet_lite0-few"}
+    assert dvc_status(project) == unit_stages  # the report follows their outputs
+    assert stages_run(run("dvc", "repro", cwd=project)) == {*unit_stages, "report"}
+
+
 def test_reference_experiment_command_and_metrics_diff(project):
     run("dvc", "repro", cwd=project)
     run("git", "add", "-A", cwd=project)

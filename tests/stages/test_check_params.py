@@ -56,7 +56,7 @@ def hostile_key(canary, which: int) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("which", range(5))
-@pytest.mark.parametrize("section", ["models", "class_sets"])
+@pytest.mark.parametrize("section", ["models", "class_sets", "unit_sets"])
 def test_dvc_repro_stops_at_a_hostile_key_before_any_shell_sees_it(project, canary, which,
                                                                     section):
     """Shell keys are stopped by the check-params stage; keys that are paths DVC itself refuses
@@ -66,9 +66,12 @@ def test_dvc_repro_stops_at_a_hostile_key_before_any_shell_sees_it(project, cana
     if section == "models":
         params["models"][key] = {"name": "efficientnet_lite0"}
         params["grid"]["models"] = [key]
-    else:
+    elif section == "class_sets":
         params["class_sets"][key] = [1]
         params["grid"]["class_sets"] = [key]
+    else:
+        params["unit_sets"][key] = [{"layer": "blocks.2", "channel": 1}]
+        params["grid"]["unit_sets"] = [key]
     write_params(project, params)
     done = subprocess.run(["dvc", "repro"], cwd=project, capture_output=True, text=True)
     assert done.returncode != 0

@@ -1,0 +1,122 @@
+"""Stage generate-units: one image per unit of a unit set, for one model.
+
+Beside each image (``<layer>_<unit>.png``) its transparency map (``..._transparency.png``:
+where the optimization pushed the pixels, white most). Units do not correspond across models,
+so they are not cross-evaluated; instead the metrics give each unit's activation on its image
+against its highest activation on scikit-image's photos: how far above natural images it goes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import torch
+from skimage import data
+
+from featviz.models import load_model
+from featviz.optimize import OptimizationResult
+from featviz.stages.images import png_bytes
+from featviz.stages.outputs import (
+    check_writable,
+    generate_metrics_path,
+    generate_stage,
+    grid_point,
+    history_path,
+    images_dir,
+    json_text,
+    write_stage_outputs,
+)
+from featviz.stages.params import UNITS, load_params, prefixed
+from featviz.stages.progress import progress_reporter
+from featviz.stages.unit_specs import unit_stem
+from featviz.units import Unit, optimize_units, unit_activations
+
+PHOTOS = (data.astronaut, data.chelsea, data.coffee, data.rocket)  # shipped with scikit-image
+
+
+def generate_units(model_key: str, unit_set: str, params_path: Path) -> None:
+    start = time.perf_counter()
+    params = load_params(params_path)
+    entry = params.model(model_key)
+    units = params.unit_set(unit_set)
+    config = params.optimization_for(UNITS, entry)
+    images = images_dir(UNITS, model_key, unit_set)
+    history = history_path(UNITS, model_key, unit_set)
+    metrics_path = generate_metrics_path(UNITS, model_key, unit_set)
+    check_writable([images, history, metrics_path])
+    model = load_model(entry.name, entry.weights)
+    stems = [unit_stem(unit, i) for i, unit in enumerate(units)]
+    with progress_reporter(f"units {grid_point(model_key, unit_set)}", config.steps) as update:
+        result = prefixed(f"unit_sets.{unit_set}", lambda: optimize_units(
+            model, units, params.unit_augmentation, config, params.unit_penalty,
+            progress=lambda p: update(p.step, f"{p.active_classes}/{p.total_classes} running")))
+    size = config.view_size or model.input_size
+    on_images = unit_activations(model, units, resized(result.images, size)).diagonal()
+    on_photos = unit_activations(model, units, photos(size)).max(dim=0).values
+    metrics = units_metrics(result, units, stems, on_images, on_photos)
+    metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
+    files = {}
+    for stem, unit_result in zip(stems, result.classes):
+        files[f"{stem}.png"] = png_bytes(unit_result.image)
+        files[f"{stem}_transparency.png"] = png_bytes(unit_result.transparency.expand(3, -1, -1))
+    write_stage_outputs(generate_stage(UNITS, model_key, unit_set), {
+        images: files,
+        history: history_csv(result, stems),
+        metrics_path: json_text(metrics),
+    })
+
+
+def resized(images: torch.Tensor, size: int) -> torch.Tensor:
+    return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear",
+                                           antialias=True, align_corners=False)
+
+
+def photos(size: int) -> torch.Tensor:
+    """scikit-image's photos, center-cropped square and resized to ``size``."""
+    squares = []
+    for photo in PHOTOS:
+        image = torch.from_numpy(photo()).permute(2, 0, 1).float() / 255
+        side = min(image.shape[1:])
+        top, left = (image.shape[1] - side) // 2, (image.shape[2] - side) // 2
+        squares.append(image[:, top:top + side, left:left + side])
+    return torch.cat([resized(square[None], size) for square in squares])
+
+
+def history_csv(result: OptimizationResult, stems: list[str]) -> str:
+    """step, class (the unit's file name, as the loss-curve template reads it), objective."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["step", "class", "objective"])
+    for stem, unit_result in zip(stems, result.classes):
+        writer.writerows([point.step, stem, point.objective] for point in unit_result.history)
+    return buffer.getvalue()
+
+
+def units_metrics(result: OptimizationResult, units: list[Unit], stems: list[str],
+                  on_images: torch.Tensor, on_photos: torch.Tensor) -> dict:
+    entries = {}
+    for stem, unit, unit_result, image_value, photo_value in zip(
+            stems, units, result.classes, on_images.tolist(), on_photos.tolist()):
+        entries[stem] = {
+            "unit": unit.name,
+            "kind": unit.kind,
+            "activation": image_value,
+            "photos_max": photo_value,
+            # how many times the photos' highest activation; null when that is not positive
+            "ratio_to_photos": image_value / photo_value if photo_value > 0 else None,
+            "steps": unit_result.steps,
+            "early_stopped": unit_result.early_stopped,
+        }
+    ratios = [entry["ratio_to_photos"] for entry in entries.values()
+              if entry["ratio_to_photos"] is not None]
+    return {
+        "mean_ratio_to_photos": sum(ratios) / len(ratios) if ratios else None,
+        "seconds": round(result.seconds, 2),
+        "image_steps": result.image_steps,
+        "image_steps_per_second": round(result.image_steps_per_second, 2),
+        "device": result.device,
+        "units": entries,
+    }

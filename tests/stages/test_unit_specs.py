@@ -1,0 +1,43 @@
+"""Units as params.yaml writes them: kinds from keys, checked values, file names."""
+
+import pytest
+
+from featviz.errors import InputError
+from featviz.stages.unit_specs import unit_from_spec, unit_stem
+from featviz.units import Channel, Direction, Head, LayerUnit, MlpNeuron, Neuron, TokenFeature
+
+
+@pytest.mark.parametrize("spec, unit", [
+    ({"layer": "a.b", "channel": 3}, Channel("a.b", 3)),
+    ({"layer": "a", "channel": 3, "x": 1}, Neuron("a", 3, x=1)),
+    ({"kind": "neuron", "layer": "a", "channel": 3}, Neuron("a", 3)),
+    ({"layer": "a"}, LayerUnit("a")),
+    ({"layer": "a", "vector": [1, 0.5], "cosine_power": 2}, Direction("a", (1.0, 0.5), 2)),
+    ({"layer": "a", "feature": 4}, TokenFeature("a", 4, "cls")),
+    ({"layer": "a", "feature": 4, "token": 9}, TokenFeature("a", 4, 9)),
+    ({"block": 2, "neuron": 7, "token": "mean"}, MlpNeuron(2, 7, "mean")),
+    ({"block": 2, "head": 1}, Head(2, 1)),
+])
+def test_a_units_kind_follows_from_its_keys(spec, unit):
+    assert unit_from_spec(spec) == unit
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"layer": "a", "channel": -1}, "channel must be an integer >= 0, got -1"),
+    ({"layer": "a", "channel": True}, "channel must be an integer >= 0, got True"),
+    ({"layer": "a", "feature": 1, "token": "first"}, "token ('cls', 'mean' or a token index)"),
+    ({"kind": "nope", "layer": "a"}, "unknown unit kind 'nope'"),
+    ({"layer": "a b", "channel": 1}, "layer must be a module name"),
+    ({"layer": "a", "vector": [0, 0]}, "the vector must not be zero"),
+    ("blocks.2", "a unit must be a mapping"),
+])
+def test_bad_unit_specs_say_what_is_wrong(spec, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        unit_from_spec(spec)
+
+
+def test_unit_file_names_say_layer_kind_and_indices():
+    assert unit_stem(Neuron("blocks.3", 5), 0) == "blocks.3_neuron_5_centre"
+    assert unit_stem(Direction("blocks.3", (1.0,)), 4) == "blocks.3_direction_4"
+    assert unit_stem(TokenFeature("blocks.11", 10, "cls"), 0) == "blocks.11_token_feature_10_cls"
+    assert unit_stem(Head(3, 1), 0) == "block3_head_1"
