@@ -356,28 +356,30 @@ def _gallery_section(params: Params, by_image: pd.DataFrame) -> list[str]:
 
 
 def _units_section(params: Params, units: dict[tuple[str, str], dict]) -> list[str]:
-    """Each unit's image, the image faded where its transparency map is dark (pixels the
-    optimization hardly moved), its name and its activation against scikit-image's photos."""
+    """A row per model and unit set: each unit's image, the image faded where its transparency
+    map is dark (pixels the optimization hardly moved), its name and its activation against
+    scikit-image's photos."""
     esc = html.escape
     if not units:
         return []
     parts = ["<h2>Units</h2>",
-             "<p>Each unit's image, then the same faded where the optimization hardly moved the "
-             "pixels (its transparency map); under them the unit and its activation as a "
-             "multiple of its highest activation on scikit-image's photos.</p>",
+             "<p>Each unit's image, under it the same faded where the optimization hardly moved "
+             "the pixels (its transparency map), the unit, and its activation as a multiple of "
+             "its highest activation on scikit-image's photos.</p>",
              "<table class='gallery' id='units'>"]
     for (model, unit_set), metrics in units.items():
         folder = images_dir(UNITS, model, unit_set)
-        parts.append(f"<tr><th colspan='2'>{esc(model)}, unit set {esc(unit_set)}</th></tr>")
+        parts.append(f"<tr><th>{esc(model)}<br>{esc(unit_set)}</th>")
         for position, unit in enumerate(params.unit_set(unit_set)):
             stem = unit_stem(unit, position)
             ratio = metrics["units"][stem]["ratio_to_photos"]
             shown = "n/a" if ratio is None else f"{ratio:.1f}x the photos"
             image = _image_uri(folder / f"{stem}.png")
             faded = _faded_png(folder / f"{stem}.png", folder / f"{stem}_transparency.png")
-            parts.append(f"<tr><td><img alt='{esc(unit.name)}' src='{image}'></td>"
-                         f"<td><img alt='{esc(unit.name)}, faded' src='{_data_uri(faded)}'>"
-                         f"<ul><li>{esc(unit.name)}</li><li>{shown}</li></ul></td></tr>")
+            parts.append(f"<td><img alt='{esc(unit.name)}' src='{image}'>"
+                         f"<img alt='{esc(unit.name)}, faded' src='{_data_uri(faded)}'>"
+                         f"<ul><li>{esc(unit.name)}</li><li>{shown}</li></ul></td>")
+        parts.append("</tr>")
     parts.append("</table>")
     return parts
 
