@@ -58,42 +58,40 @@ def scores(clone: Path, judge: list[str] | None) -> dict:
 
 
 def plot(runs: dict[str, dict], path: Path) -> None:
-    """Held-out top-1 of the augmented images (one marker per judge) against wall minutes."""
+    """Held-out top-1 of the augmented images (one line per judge) for the recipes in order of
+    their wall time, which labels each recipe under the axis."""
     names = sorted({key for run in runs.values() for key in run["augmented"]
                     if key == "held_out_top1" or key.startswith("judge_")})
+    order = sorted(runs, key=lambda recipe: runs[recipe]["wall_seconds"])
     colors = ["#1b6ac9", "#d0442b", "#2f9e44", "#8a3ffc"]
-    width, height, left, bottom, top, right = 900, 560, 70, 60, 40, 200
-    minutes = [run["wall_seconds"] / 60 for run in runs.values()]
-    x_max = max(minutes) * 1.1
+    width, height, left, bottom, top, right = 900, 560, 70, 80, 40, 220
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=14)
+    step = (width - left - right) / len(order)
 
-    def point(x: float, y: float) -> tuple[float, float]:
-        return (left + (width - left - right) * x / x_max,
-                height - bottom - (height - bottom - top) * y / 100)
+    def point(slot: int, percent: float) -> tuple[float, float]:
+        return left + step * (slot + 0.5), height - bottom - (height - bottom - top) * percent / 100
 
-    draw.line([point(0, 0), point(x_max, 0)], fill="black")
-    draw.line([point(0, 0), point(0, 100)], fill="black")
+    draw.line([(left, height - bottom), (width - right, height - bottom)], fill="black")
+    draw.line([(left, height - bottom), (left, top)], fill="black")
     for percent in range(0, 101, 20):
-        x, y = point(0, percent)
-        draw.line([(x - 4, y), (x, y)], fill="black")
-        draw.text((x - 36, y - 8), f"{percent}%", fill="black", font=font)
-    for tick in range(0, int(x_max) + 1, max(1, int(x_max) // 8)):
-        x, y = point(tick, 0)
-        draw.line([(x, y), (x, y + 4)], fill="black")
-        draw.text((x - 4, y + 8), str(tick), fill="black", font=font)
-    draw.text((left + 200, height - 28), "wall minutes of `dvc exp run` (whole pipeline)",
-              fill="black", font=font)
-    draw.text((left, 10), "held-out top-1 of the augmented images", fill="black", font=font)
+        _, y = point(0, percent)
+        draw.line([(left - 4, y), (width - right, y)], fill="#e6e6e6")
+        draw.text((left - 40, y - 8), f"{percent}%", fill="black", font=font)
+    for slot, recipe in enumerate(order):
+        x, y = point(slot, 0)
+        for line, text in enumerate([recipe, f"{runs[recipe]['wall_seconds'] / 60:.1f} min"]):
+            draw.text((x, y + 10 + 18 * line), text, fill="black", font=font, anchor="ma")
+    draw.text((left, 10), "held-out top-1 of the augmented images, recipes in order of the "
+              "wall time of the whole pipeline", fill="black", font=font)
     for index, name in enumerate(names):
         color = colors[index % len(colors)]
-        for recipe, run in runs.items():
-            if name not in run["augmented"]:
-                continue
-            x, y = point(run["wall_seconds"] / 60, run["augmented"][name])
+        points = [point(slot, runs[recipe]["augmented"][name])
+                  for slot, recipe in enumerate(order) if name in runs[recipe]["augmented"]]
+        draw.line(points, fill=color, width=2)
+        for x, y in points:
             draw.ellipse([x - 5, y - 5, x + 5, y + 5], fill=color)
-            draw.text((x + 8, y - 8), recipe, fill=color, font=font)
         label = name.removeprefix("judge_").replace("held_out_top1", "held-out (in metrics)")
         draw.rectangle([width - right + 20, top + 24 * index, width - right + 32,
                         top + 24 * index + 12], fill=color)
@@ -122,7 +120,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="two classes, a few steps")
     parser.add_argument("--plot", type=Path, help="draw held-out top-1 against time here (PNG)")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
+    parser.add_argument("--replot", type=Path, metavar="JSON",
+                        help="only draw --plot from an earlier run's JSON")
     args = parser.parse_args()
+    if args.replot:
+        plot(json.loads(args.replot.read_text())["runs"], args.plot)
+        return
     judge = shlex.split(args.judge) if args.judge else None
     runs = {}
     for recipe in args.recipes:
