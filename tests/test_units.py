@@ -266,3 +266,13 @@ def test_diversity_pushes_the_copies_of_a_unit_apart(lite0):
     assert diverse.classes[0].copies.shape == (3, 3, 128, 128)
     assert gram_similarity(lite0, layer, diverse.classes[0].copies) < \
         gram_similarity(lite0, layer, alike.classes[0].copies) - 0.05
+
+
+def test_activations_reach_objectives_as_float32_under_bf16_autocast(lite0):
+    objective = UnitObjective([Channel("blocks.2", 1)])
+    with objective.attached(lite0), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = lite0(torch.rand(1, 3, 64, 64))
+        score = objective(logits, None, torch.zeros(1, dtype=torch.long))
+        _, output = objective._captured["blocks.2"]
+    assert logits.dtype == torch.bfloat16  # the network did run in bf16
+    assert output.dtype == torch.float32 and score.dtype == torch.float32
