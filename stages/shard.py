@@ -101,8 +101,8 @@ def push() -> None:
 
 def assemble(workers: int, recompute: bool, params_path: Path) -> None:
     """Restore every generate stage from the run cache (with its outputs pulled from the
-    default DVC remote, if there is one; else the workers shared this cache), then `dvc repro`
-    the rest. A stage with no cached run names the worker that
+    default DVC remote, if there is one; else the workers shared this cache), record them in
+    dvc.lock, then `dvc repro` the rest. A stage with no cached run names the worker that
     should have made it, unless ``recompute``, which lets `dvc repro` run it here."""
     from dvc.repo import Repo
     from dvc.stage.cache import RunCacheNotFoundError
@@ -111,21 +111,36 @@ def assemble(workers: int, recompute: bool, params_path: Path) -> None:
     shards = split(generate_stage_costs(load_params(params_path)), workers)
     owners = {stage.name: index for index, shard in enumerate(shards) for stage in shard}
     _dvc("repro", "check-params")
-    missing = []
+    missing: dict[str, str] = {}
     with Repo() as repo, repo.lock:
         remote = bool(repo.config["core"].get("remote"))
         if remote:
             repo.stage_cache.pull(None)
         for name, owner in owners.items():
             (stage,) = repo.stage.collect(name)
+            # The workers' run, not what dvc.lock recorded before; the metrics files committed
+            # to git make way for the workers' (DVC would not overwrite them), or come back.
+            kept = {}
+            for out in stage.outs:
+                path = Path(out.fs_path)
+                if not out.use_cache and path.is_file():
+                    kept[path] = path.read_bytes()
+                    path.unlink()
+                out.clear()
             try:
                 repo.stage_cache.restore(stage, pull=remote)
             except RunCacheNotFoundError:
-                missing.append(f"{name} (worker {owner} of {workers})")
+                missing[name] = f"{name} (worker {owner} of {workers})"
+                for path, content in kept.items():
+                    path.write_bytes(content)
     if missing and not recompute:
         raise InputError(
-            f"no cached run of {', '.join(missing)}: run those workers' shards and "
-            "`featviz push` them, or assemble with --recompute to run them here")
+            f"no cached run of {', '.join(missing.values())}: run those workers' shards and "
+            "`featviz push` them, or assemble with --recompute to run them here (the other "
+            "shards are restored; dvc.lock is unchanged)")
+    restored = [name for name in owners if name not in missing]
+    if restored:
+        _dvc("commit", "--force", *restored)  # dvc.lock records the workers' outputs
     _dvc("repro")
 
 

@@ -28,8 +28,10 @@ def clone(origin: Path, directory: Path) -> Path:
 
 @pytest.fixture
 def origin(project) -> Path:
-    """The project on a tiny two-class-set grid, committed."""
+    """The project on a tiny two-class-set grid, committed with the dvc.lock of an earlier run
+    (whose metrics hold other timings than any worker's)."""
     write_params(project, tiny_params(class_sets=GRID))
+    run("dvc", "repro", cwd=project)
     run("git", "add", "-A", cwd=project)
     run("git", "commit", "-qm", "grid", cwd=project)
     return project
@@ -76,7 +78,8 @@ def test_parallel_workers_and_assembly_equal_one_process(origin, tmp_path, share
         run_workers(workers)
         assembly = clone(origin, tmp_path / "assembly")
     else:
-        cache = run("dvc", "cache", "dir", cwd=origin).strip()
+        cache = str(tmp_path / "shared-cache")  # empty: the earlier run's cache stays out
+        run("dvc", "cache", "dir", "--local", cache, cwd=origin)
         workers = [tmp_path / f"worker{index}" for index in range(2)]
         for worker in workers:
             run("git", "worktree", "add", "-q", "--detach", str(worker), cwd=origin)
@@ -89,8 +92,8 @@ def test_parallel_workers_and_assembly_equal_one_process(origin, tmp_path, share
     assert done.returncode == 0, done.stdout + done.stderr
     # check-params runs, or is itself restored from a shared cache
     assert stages_run(done.stdout) - {"check-params"} == {"cross-evaluate", "report"}
-    for stage in generate_stages(assembly):
-        assert f"Stage '{stage}' is cached - skipping run" in done.stdout
+    for stage in generate_stages(assembly):  # restored and committed before the repro
+        assert f"Stage '{stage}' didn't change, skipping" in done.stdout
 
     single = clone(origin, tmp_path / "single")  # the same grid in one process
     run("dvc", "repro", cwd=single)
@@ -101,9 +104,11 @@ def test_parallel_workers_and_assembly_equal_one_process(origin, tmp_path, share
     for path in outputs:
         assert without_timings(assembly / path) == without_timings(single / path), path
         if path.parts[:2] == ("metrics", "generate"):
-            # Timings and all: the assembly restored the worker's file, it did not rerun.
-            made_by = [worker / path for worker in workers if (worker / path).exists()]
-            assert [(assembly / path).read_bytes()] == [p.read_bytes() for p in made_by]
+            # Timings and all, the assembly holds a worker's file (it did not rerun), not the
+            # one the earlier run committed.
+            assembled = (assembly / path).read_text()
+            assert assembled in {(worker / path).read_text() for worker in workers}
+            assert assembled != run("git", "show", f"HEAD:{path}", cwd=origin)
     assert run("dvc", "status", "--json", cwd=assembly).strip() == "{}"
 
 
@@ -119,7 +124,14 @@ def test_assembly_names_the_missing_shard_or_recomputes_it(origin, tmp_path):
     assert done.returncode == 2
     named = re.findall(r"(generate-\S+) \(worker (\d) of 2\)", done.stderr)
     assert sorted(named) == sorted((stage, "1") for stage in shard1)
-    assert not (assembly / "metrics/cross_eval.json").exists()
+    # The shards found are restored; dvc.lock, the missing shard's metrics and everything
+    # downstream stay as committed.
+    changed = run("git", "status", "--porcelain", "dvc.lock", "metrics", cwd=assembly)
+    assert "dvc.lock" not in changed and "cross_eval" not in changed
+    changed_paths = {line[3:] for line in changed.splitlines()}
+    for stage in shard1:
+        variant, point = stage.removeprefix("generate-").split("@")
+        assert f"metrics/generate/{variant}/{point}.json" not in changed_paths
 
     output = run("featviz", "assemble", "--workers", "2", "--recompute", cwd=assembly)
     assert stages_run(output) == {*shard1, "cross-evaluate", "report"}
