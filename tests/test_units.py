@@ -276,3 +276,16 @@ def test_activations_reach_objectives_as_float32_under_bf16_autocast(lite0):
         _, output = objective._captured["blocks.2"]
     assert logits.dtype == torch.bfloat16  # the network did run in bf16
     assert output.dtype == torch.float32 and score.dtype == torch.float32
+
+
+def test_extra_tokens_of_a_distilled_deit_are_not_patches():
+    model = load_model("timm:deit_tiny_distilled_patch16_224", RANDOM_WEIGHTS)
+    images = torch.rand(2, 3, 224, 224)
+    with capture(model.net, ["norm_pre"]) as captured, torch.no_grad():
+        model(images)
+    tokens = captured["norm_pre"][1]
+    assert tokens.shape[1] == 2 + 196  # class and distillation tokens, then the patches
+    scores = unit_activations(model, [TokenFeature("norm_pre", 3, "mean"),
+                                      TokenFeature("norm_pre", 3, "cls")], images)
+    torch.testing.assert_close(scores[:, 0], tokens[:, 2:, 3].mean(dim=1))
+    torch.testing.assert_close(scores[:, 1], tokens[:, 0, 3])
