@@ -43,8 +43,8 @@ def report(params_path: Path) -> None:
     check_writable([REPORT, SUMMARY])
     summary = read_summary(params)
     scores = read_scores(params)
-    timings = stage_seconds(params, summary)
     units = read_units(params)
+    timings = stage_seconds(params, summary, units)
     write_stage_outputs("report", {
         SUMMARY: summary_markdown(params, summary),
         REPORT: render_html(params, summary, scores, timings, units),
@@ -161,14 +161,12 @@ def read_units(params: Params) -> dict[tuple[str, str], dict]:
     return units
 
 
-def stage_seconds(params: Params, summary: dict) -> dict[str, float]:
-    """Wall seconds per stage, as the stages recorded them in their metrics."""
-    seconds = {}
-    for model in params.grid_models:
-        for unit_set in params.grid_unit_sets:
-            metrics = _read_json(generate_metrics_path(UNITS, model, unit_set),
-                                 f"the {generate_stage(UNITS, model, unit_set)} stage")
-            seconds[generate_stage(UNITS, model, unit_set)] = metrics["wall_seconds"]
+def stage_seconds(params: Params, summary: dict,
+                  units: dict[tuple[str, str], dict]) -> dict[str, float]:
+    """Wall seconds per stage, as the stages recorded them in their metrics (the unit stages'
+    as read_units read them)."""
+    seconds = {generate_stage(UNITS, model, unit_set): metrics["wall_seconds"]
+               for (model, unit_set), metrics in units.items()}
     for variant in VARIANTS:
         for model in params.grid_models:
             for class_set in params.grid_class_sets:
