@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from featviz import validation
+from featviz import skip_gradient, validation
 from featviz.devices import autocast, resolve_device
 from featviz.errors import InputError, NonFiniteLossError
 from featviz.models import Classifier
@@ -53,6 +53,8 @@ class OptimizationConfig:
     patience: int | None = 40  # None: no early stopping
     min_delta: float = 0.05
     seed: int = 0
+    # the gradient's scale through residual branches (featviz.skip_gradient); 1: the true gradient
+    skip_gradient: float = 1.0
     view_size: int | None = None  # None: the model's input size
     device: str | None = None  # None: CUDA when available, else CPU
 
@@ -67,6 +69,7 @@ class OptimizationConfig:
             validation.number(self.lr, "lr", positive=True)
         validation.number(self.min_delta, "min_delta", minimum=0)
         validation.integer(self.seed, "seed", 0, MAX_SEED)
+        validation.number(self.skip_gradient, "skip_gradient", positive=True, maximum=1)
         if self.optimizer is not None:
             validation.choice(self.optimizer, "optimizer", OPTIMIZERS)
         if self.view_size is not None:
@@ -256,7 +259,7 @@ def optimize(
     image_steps = 0
     start = time.perf_counter()
 
-    with objective.attached(model):
+    with objective.attached(model), skip_gradient.scaled(model, config.skip_gradient):
         for step in range(1, config.steps + 1):
             step_start = time.perf_counter()
             index = _sample_index(active, copies, device)

@@ -31,7 +31,7 @@ from featviz.stages.tables import SUMMARY_COLUMNS, percent, transfer_table
 from featviz.stages.unit_specs import unit_stem
 
 KEY_HYPERPARAMETERS = ("parameterization", "image_size", "steps", "copies", "optimizer", "lr",
-                       "patience", "min_delta", "seed")
+                       "skip_gradient", "patience", "min_delta", "seed")
 CROSS_EVALUATE = "the cross-evaluate stage"
 SCORE_COLUMNS = {"center_prediction": "integer", "center_top1": "boolean",
                  "center_p_target": "number"}
