@@ -30,17 +30,19 @@ from speed import machine, print_report
 VARIANTS = ("plain", "augmented")
 RECIPES: dict[str, list[str]] = {
     "default": [],
-    "128 steps": ["generate.steps=128"],
+    "160 steps, lite2 at 224": ["generate.steps=160", "models.efficientnet_lite2.view_size=224"],
+    "192 steps, lite2 at 224": ["generate.steps=192", "models.efficientnet_lite2.view_size=224"],
+    "256 steps, lite2 at 224": ["generate.steps=256", "models.efficientnet_lite2.view_size=224"],
+    "no skip gradient": ["generate.skip_gradient=1.0"],
     "384 steps": ["generate.steps=384"],
-    "lite2 at 224": ["models.efficientnet_lite2.view_size=224"],
-    "no overhang": ["plain.augmentation.overhang=0", "augmented.augmentation.overhang=0"],
 }
 QUICK = ["class_sets.reference=[207,852]", "generate.steps=6", "cross_evaluate.views=2"]
 CROSS_EVALUATION = ("self_top1", "transfer_top1", "held_out_top1")
 
 
 def scores(clone: Path, judge: list[str] | None) -> dict:
-    """variant -> score name -> top-1 in percent, averaged over the generator models."""
+    """variant -> score name -> top-1 in percent, averaged over the generator models; each
+    judge's top-1 also per generator model (``judge_<judge> <generator>``)."""
     summary = json.loads((clone / "metrics" / "cross_eval.json").read_text())
     result = {variant: {name: round(100 * summary[variant][name], 1)
                         for name in CROSS_EVALUATION if summary[variant].get(name) is not None}
@@ -50,10 +52,13 @@ def scores(clone: Path, judge: list[str] | None) -> dict:
                               capture_output=True, text=True)
         table, _ = json.JSONDecoder().raw_decode(done.stdout)
         for variant in VARIANTS:
-            folders = [row for folder, row in table.items() if folder.startswith(variant + "/")]
-            for name in folders[0]:
-                values = [row[name]["top1_views"] for row in folders]
+            folders = {folder.split("/")[1].rsplit("-", 1)[0]: row
+                       for folder, row in table.items() if folder.startswith(variant + "/")}
+            for name in next(iter(folders.values())):
+                values = [row[name]["top1_views"] for row in folders.values()]
                 result[variant][f"judge_{name}"] = round(sum(values) / len(values), 1)
+                for generator, row in folders.items():
+                    result[variant][f"judge_{name} {generator}"] = row[name]["top1_views"]
     return result
 
 
@@ -61,7 +66,7 @@ def plot(runs: dict[str, dict], path: Path) -> None:
     """Held-out top-1 of the augmented images (one line per judge) for the recipes in order of
     their wall time, which labels each recipe under the axis."""
     names = sorted({key for run in runs.values() for key in run["augmented"]
-                    if key == "held_out_top1" or key.startswith("judge_")})
+                    if key == "held_out_top1" or (key.startswith("judge_") and " " not in key)})
     order = sorted(runs, key=lambda recipe: runs[recipe]["wall_seconds"])
     colors = ["#1b6ac9", "#d0442b", "#2f9e44", "#8a3ffc"]
     width, height, left, bottom, top, right = 900, 560, 70, 80, 40, 220
