@@ -30,11 +30,10 @@ from speed import machine, print_report
 VARIANTS = ("plain", "augmented")
 RECIPES: dict[str, list[str]] = {
     "default": [],
-    "160 steps, lite2 at 224": ["generate.steps=160", "models.efficientnet_lite2.view_size=224"],
-    "192 steps, lite2 at 224": ["generate.steps=192", "models.efficientnet_lite2.view_size=224"],
-    "256 steps, lite2 at 224": ["generate.steps=256", "models.efficientnet_lite2.view_size=224"],
+    "128 steps": ["generate.steps=128", "augmented.steps=128"],
     "no skip gradient": ["generate.skip_gradient=1.0"],
-    "384 steps": ["generate.steps=384"],
+    "256 steps": ["generate.steps=256", "augmented.steps=256"],
+    "lite2 at 256": ["models.efficientnet_lite2.view_size=256"],
 }
 QUICK = ["class_sets.reference=[207,852]", "generate.steps=6", "cross_evaluate.views=2"]
 CROSS_EVALUATION = ("self_top1", "transfer_top1", "held_out_top1")

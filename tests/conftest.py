@@ -39,6 +39,7 @@ def tiny_params(grid_models=("efficientnet_lite0",), class_sets=None) -> dict:
         if entry["name"].startswith("efficientnet"):
             entry["view_size"] = 64
     params["generate"].update(steps=3, copies=1, image_size=64, eval_every=2, eval_views=2)
+    params["augmented"]["steps"] = 3
     params["units"].update(steps=3, eval_every=2)
     params["cross_evaluate"]["views"] = 2
     return params
