@@ -44,9 +44,10 @@ def _branch_ends(block: nn.Module) -> list[nn.Module]:
         return [children["drop_path1"], children["drop_path2"]]
     if "drop_path" in children and getattr(block, "has_skip", True):  # timm's residual blocks
         return [children["drop_path"]]
-    if isinstance(block, InvertedResidual | DepthwiseSeparable):
-        return [block.bn3 if isinstance(block, InvertedResidual) else block.bn2] \
-            if block.has_skip else []
+    if isinstance(block, InvertedResidual):  # featviz's EfficientNet-Lite (batch norms folded)
+        return [block.bn3] if block.has_skip else []
+    if isinstance(block, DepthwiseSeparable):
+        return [block.bn2] if block.has_skip else []
     name = type(block).__name__
     if name == "EncoderBlock" and {"dropout", "mlp"} <= children.keys():  # torchvision's ViT
         return [children["dropout"], children["mlp"]]

@@ -53,6 +53,7 @@ def test_resnet_block_gradient_scales_the_branch_before_the_last_relu():
     ("timm:tf_efficientnet_lite0", 9),  # the same network built by timm
     ("resnet18", 8),
     ("timm:resnet18", 8),
+    ("timm:convnext_atto", 12),  # 2 + 2 + 6 + 2 blocks
     ("vit_b_16", 24),  # an attention and an MLP branch in each of 12 blocks
     ("timm:vit_tiny_patch16_224", 24),
 ])
