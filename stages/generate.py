@@ -11,14 +11,11 @@ from featviz.models import check_classes, load_model
 from featviz.optimize import OptimizationResult, optimize
 from featviz.stages.images import png_bytes
 from featviz.stages.outputs import (
-    check_writable,
     class_label,
-    generate_metrics_path,
     generate_stage,
     grid_point,
-    history_path,
+    grid_point_outputs,
     image_filename,
-    images_dir,
     json_text,
     write_stage_outputs,
 )
@@ -32,10 +29,7 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
     entry = params.model(model_key)
     classes = params.class_set(class_set)
     config = params.optimization_for(variant, entry)
-    images = images_dir(variant, model_key, class_set)
-    history = history_path(variant, model_key, class_set)
-    metrics_path = generate_metrics_path(variant, model_key, class_set)
-    check_writable([images, history, metrics_path])
+    images, history, metrics_path = grid_point_outputs(variant, model_key, class_set)
     model = load_model(entry.name, entry.weights)
     prefixed(f"class_sets.{class_set}", lambda: check_classes(model, classes))
     with progress_reporter(f"{variant} {grid_point(model_key, class_set)}", config.steps) as update:

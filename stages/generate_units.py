@@ -20,12 +20,9 @@ from featviz.models import load_model
 from featviz.optimize import OptimizationResult
 from featviz.stages.images import png_bytes
 from featviz.stages.outputs import (
-    check_writable,
-    generate_metrics_path,
     generate_stage,
     grid_point,
-    history_path,
-    images_dir,
+    grid_point_outputs,
     json_text,
     write_stage_outputs,
 )
@@ -43,10 +40,7 @@ def generate_units(model_key: str, unit_set: str, params_path: Path) -> None:
     entry = params.model(model_key)
     units = params.unit_set(unit_set)
     config = params.optimization_for(UNITS, entry)
-    images = images_dir(UNITS, model_key, unit_set)
-    history = history_path(UNITS, model_key, unit_set)
-    metrics_path = generate_metrics_path(UNITS, model_key, unit_set)
-    check_writable([images, history, metrics_path])
+    images, history, metrics_path = grid_point_outputs(UNITS, model_key, unit_set)
     model = load_model(entry.name, entry.weights)
     stems = [unit_stem(unit, i) for i, unit in enumerate(units)]
     with progress_reporter(f"units {grid_point(model_key, unit_set)}", config.steps) as update:

@@ -76,6 +76,14 @@ def generate_metrics_path(variant: str, model: str, class_set: str) -> Path:
     return inside_output_roots(GENERATE_METRICS / variant / f"{grid_point(model, class_set)}.json")
 
 
+def grid_point_outputs(variant: str, model: str, class_set: str) -> tuple[Path, Path, Path]:
+    """A generate stage's (images folder, history CSV, metrics JSON), checked writable."""
+    outputs = (images_dir(variant, model, class_set), history_path(variant, model, class_set),
+               generate_metrics_path(variant, model, class_set))
+    check_writable(list(outputs))
+    return outputs
+
+
 def inside_output_roots(path: Path) -> Path:
     """``path`` itself, if it lies strictly inside data/ or metrics/ once symbolic links and
     '..' are resolved; otherwise an error, so nothing is ever written or deleted elsewhere."""
