@@ -148,10 +148,7 @@ def read_units(params: Params) -> dict[tuple[str, str], dict]:
     units = {}
     for model in params.grid_models:
         for unit_set in params.grid_unit_sets:
-            stage = generate_stage(UNITS, model, unit_set)
-            path = generate_metrics_path(UNITS, model, unit_set)
-            metrics = _read_json(path, f"the {stage} stage")
-            _number(metrics, ["wall_seconds"], path, f"the {stage} stage")
+            metrics, path, stage = _stage_metrics(UNITS, model, unit_set)
             for position, unit in enumerate(params.unit_set(unit_set)):
                 stem = unit_stem(unit, position)
                 _number(metrics, ["units", stem, "activation"], path, f"the {stage} stage")
@@ -159,6 +156,15 @@ def read_units(params: Params) -> dict[tuple[str, str], dict]:
                         f"the {stage} stage", optional=True)
             units[model, unit_set] = metrics
     return units
+
+
+def _stage_metrics(variant: str, model: str, set_key: str) -> tuple[dict, Path, str]:
+    """A generate stage's metrics (checked to hold its wall seconds), their path, the stage."""
+    stage = generate_stage(variant, model, set_key)
+    path = generate_metrics_path(variant, model, set_key)
+    metrics = _read_json(path, f"the {stage} stage")
+    _number(metrics, ["wall_seconds"], path, f"the {stage} stage")
+    return metrics, path, stage
 
 
 def stage_seconds(params: Params, summary: dict,
@@ -170,10 +176,7 @@ def stage_seconds(params: Params, summary: dict,
     for variant in VARIANTS:
         for model in params.grid_models:
             for class_set in params.grid_class_sets:
-                stage = generate_stage(variant, model, class_set)
-                path = generate_metrics_path(variant, model, class_set)
-                metrics = _read_json(path, f"the {stage} stage")
-                _number(metrics, ["wall_seconds"], path, f"the {stage} stage")
+                metrics, _, stage = _stage_metrics(variant, model, class_set)
                 seconds[stage] = metrics["wall_seconds"]
     seconds["cross-evaluate"] = summary["wall_seconds"]
     return seconds
