@@ -43,6 +43,8 @@ MAX_SEED = 2**63 - 1
 @dataclass(frozen=True)
 class OptimizationConfig:
     parameterization: str = "fourier"
+    # the fourier spectrum's scale, 1/frequency^fourier_decay (1: Lucid's)
+    fourier_decay: float = 1.0
     image_size: int = 256
     steps: int = 288
     copies: int = 1
@@ -59,7 +61,7 @@ class OptimizationConfig:
     device: str | None = None  # None: CUDA when available, else CPU
 
     def __post_init__(self) -> None:
-        check_parameterization(self.parameterization, self.image_size)
+        check_parameterization(self.parameterization, self.image_size, self.fourier_decay)
         for name in ("steps", "copies", "eval_every"):
             validation.integer(getattr(self, name), name, minimum=1)
         validation.integer(self.eval_views, "eval_views", 1, MAX_EVAL_VIEWS)
@@ -244,8 +246,8 @@ def optimize(
     copies, n_classes = config.copies, len(targets)
     generator = torch.Generator().manual_seed(config.seed)
     parameterization = make_parameterization(
-        config.parameterization, n_classes * copies, config.image_size, generator
-    ).to(device)
+        config.parameterization, n_classes * copies, config.image_size, generator,
+        config.fourier_decay).to(device)
     optimizer_class = OPTIMIZERS[config.optimizer or parameterization.default_optimizer]
     optimizer = optimizer_class(parameterization.parameters(),
                                 lr=config.lr or parameterization.default_lr)

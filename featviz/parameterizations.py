@@ -1,9 +1,10 @@
 """Image parameterizations: learnable tensors for a batch of images, rendered as RGB in [0, 1].
 
 - ``pixel``: one logit per pixel and channel, squashed by a sigmoid (the reference recipe).
-- ``fourier``: a 2-D spectrum scaled by 1/frequency, with ImageNet color decorrelation
+- ``fourier``: a 2-D spectrum scaled by 1/frequency^decay, with ImageNet color decorrelation
   (Olah et al., "Feature Visualization", Distill 2017). Spatial frequencies are decoupled, so
-  gradient steps do not pile up high-frequency noise.
+  gradient steps do not pile up high-frequency noise; a decay above Lucid's 1 damps the high
+  frequencies further.
 - ``maco``: only the Fourier *phase* is learned; the magnitude is fixed to a natural-image
   spectrum (Fel et al., MACO, NeurIPS 2023). The paper averages ImageNet spectra; we use the
   1/f law that such spectra follow closely (amplitude ~ 1/f^alpha with alpha near 1, Field 1987),
@@ -29,6 +30,7 @@ STD_EPSILON = 1e-8
 
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
+MAX_FOURIER_DECAY = 4.0
 
 
 class Parameterization(nn.Module):
@@ -76,12 +78,14 @@ class FourierImage(Parameterization):
     output_scale = 0.25  # Lucid's: the default lr was tuned with it
 
     def __init__(
-        self, batch: int, size: int, generator: torch.Generator, decay_power: float = 1.0
+        self, batch: int, size: int, generator: torch.Generator, decay: float = 1.0
     ) -> None:
         super().__init__(size)
-        radius = _frequency_radius(size).clamp(min=1.0 / size)
-        self.register_buffer("scale", radius ** (-decay_power))
-        shape = (batch, 3, *radius.shape, 2)
+        # Coefficients scale as 1/frequency^decay, normalized so that the lowest frequency's
+        # scale (the image side) does not depend on the decay: a stronger decay only damps.
+        cycles = _frequency_radius(size).clamp(min=1.0 / size) * size
+        self.register_buffer("scale", size * cycles ** (-decay))
+        shape = (batch, 3, *cycles.shape, 2)
         self.spectrum = nn.Parameter(0.01 * torch.randn(shape, generator=generator))
 
     def forward(self) -> torch.Tensor:
@@ -119,13 +123,18 @@ PARAMETERIZATIONS: dict[str, type[Parameterization]] = {
 }
 
 
-def check_parameterization(kind: str, size: int) -> None:
+def check_parameterization(kind: str, size: int, fourier_decay: float = 1.0) -> None:
     validation.choice(kind, "parameterization", PARAMETERIZATIONS)
     validation.integer(size, "image_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+    validation.number(fourier_decay, "fourier_decay", positive=True, maximum=MAX_FOURIER_DECAY)
 
 
 def make_parameterization(
-    kind: str, batch: int, size: int, generator: torch.Generator
+    kind: str, batch: int, size: int, generator: torch.Generator, fourier_decay: float = 1.0
 ) -> Parameterization:
-    check_parameterization(kind, size)
+    """``fourier_decay``: the power of the ``fourier`` spectrum's 1/frequency scaling (the
+    other parameterizations have none)."""
+    check_parameterization(kind, size, fourier_decay)
+    if kind == "fourier":
+        return FourierImage(batch, size, generator, fourier_decay)
     return PARAMETERIZATIONS[kind](batch, size, generator)

@@ -30,8 +30,8 @@ from featviz.stages.params import UNITS, VARIANTS, Params, load_params
 from featviz.stages.tables import SUMMARY_COLUMNS, percent, transfer_table
 from featviz.stages.unit_specs import unit_stem
 
-KEY_HYPERPARAMETERS = ("parameterization", "image_size", "steps", "copies", "optimizer", "lr",
-                       "skip_gradient", "patience", "min_delta", "seed")
+KEY_HYPERPARAMETERS = ("parameterization", "fourier_decay", "image_size", "steps", "copies",
+                       "optimizer", "lr", "skip_gradient", "patience", "min_delta", "seed")
 CROSS_EVALUATE = "the cross-evaluate stage"
 SCORE_COLUMNS = {"center_prediction": "integer", "center_top1": "boolean",
                  "center_p_target": "number"}

@@ -37,6 +37,29 @@ def test_fourier_starts_near_uniform_gray():
     assert (images - 0.5).abs().max() < 0.1
 
 
+def test_a_stronger_fourier_decay_damps_fine_detail_and_keeps_the_lowest_frequency():
+    def fourier(decay):
+        return make_parameterization("fourier", 2, 64, torch.Generator().manual_seed(0), decay)
+
+    lucid, stronger = fourier(1.0), fourier(1.5)
+    assert torch.equal(lucid.spectrum, stronger.spectrum)
+    assert lucid.scale[0, 1] == stronger.scale[0, 1] == 64  # one cycle per image side
+
+    def fine_detail(images):  # neighbouring pixels' differences
+        return (images[..., 1:, :] - images[..., :-1, :]).abs().mean()
+
+    with torch.no_grad():
+        lucid.spectrum.mul_(20)  # a spectrum with the contrast of an optimized image
+        stronger.spectrum.mul_(20)
+        assert fine_detail(stronger()) < 0.8 * fine_detail(lucid())
+
+
+@pytest.mark.parametrize("decay", [0, -1, 4.5, "1"])
+def test_a_fourier_decay_out_of_range_is_a_clear_error(decay):
+    with pytest.raises(InputError, match="fourier_decay must"):
+        make_parameterization("fourier", 1, 32, torch.Generator(), decay)
+
+
 def test_maco_learns_only_the_phase_and_keeps_the_magnitude():
     maco = make_parameterization("maco", 2, 32, torch.Generator().manual_seed(0))
     assert [name for name, _ in maco.named_parameters()] == ["phase"]

@@ -17,6 +17,8 @@ def test_repository_params_are_valid_and_run_offline():
     assert params.optimizations["augmented"].patience is None
     assert params.optimizations["augmented"].skip_gradient == 0.2
     assert params.unit_optimization.skip_gradient == 1.0  # units follow their true gradient
+    assert params.optimizations["plain"].fourier_decay == 1.25
+    assert params.unit_optimization.fourier_decay == 1.0
     assert params.augmentations["augmented"].rotation == 20
     assert params.eval_views == 16
 
@@ -126,6 +128,8 @@ def test_keys_that_become_paths_or_shell_words_must_be_safe(tmp_path, key, secti
         ("generate", "skip_gradient", 1.5, "generate: skip_gradient must be at most 1, got 1.5"),
         ("plain", "skip_gradient", 0, "plain: skip_gradient must be positive, got 0"),
         ("units", "skip_gradient", "half", "units: skip_gradient must be a number"),
+        ("generate", "fourier_decay", 0, "generate: fourier_decay must be positive, got 0"),
+        ("augmented", "fourier_decay", 5, "augmented: fourier_decay must be at most 4.0, got 5"),
         ("augmented", "eval_views", 0, "augmented: eval_views must be an integer from 1 to"),
         ("cross_evaluate", "seed", 1.5, "cross_evaluate.seed must be an integer"),
         ("cross_evaluate", "views", True, "cross_evaluate.views must be an integer"),
