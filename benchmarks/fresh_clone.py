@@ -20,11 +20,11 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
-def run_pipeline(overrides: list[str], inspect: Callable[[Path], T],
-                 commit: str = "HEAD") -> tuple[float, T]:
-    """(wall seconds of `dvc exp run` with ``overrides`` set, ``inspect(clone)`` afterwards),
-    in a fresh clone of ``commit`` installed in its own virtual environment (which sees this
-    Python's packages, so nothing downloads)."""
+def run_pipeline(overrides: list[str], inspect: Callable[[Path], T], commit: str = "HEAD",
+                 command: tuple[str, ...] = ("dvc", "exp", "run")) -> tuple[float, T]:
+    """(wall seconds of ``command``, `dvc exp run` by default, with ``overrides`` set,
+    ``inspect(clone)`` afterwards), in a fresh clone of ``commit`` installed in its own virtual
+    environment (which sees this Python's packages, so nothing downloads)."""
     with tempfile.TemporaryDirectory(prefix="featviz-benchmark-") as directory:
         clone, venv = Path(directory) / "featviz", Path(directory) / "venv"
         subprocess.run(["git", "clone", "--quiet", str(REPOSITORY), str(clone)], check=True)
@@ -33,7 +33,7 @@ def run_pipeline(overrides: list[str], inspect: Callable[[Path], T],
                        check=True)
         subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps",
                         "-e", str(clone)], check=True)
-        command = ["dvc", "exp", "run", *(arg for o in overrides for arg in ("-S", o))]
+        command = [*command, *(arg for o in overrides for arg in ("-S", o))]
         print(f"{commit}: {' '.join(command)}", file=sys.stderr, flush=True)
         environment = {**os.environ, "VIRTUAL_ENV": str(venv),
                        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
