@@ -13,23 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 
-import torch
 from fresh_clone import commit_id, run_pipeline  # this folder is on sys.path when run
-from speed import machine, print_report
+from speed import machine, matmul_flops_per_second, print_report
 
 CPU_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
-
-
-def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return round(2 * size**3 * repeats / (time.perf_counter() - start) / 1e9, 1)
 
 
 def main() -> None:
@@ -38,7 +27,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs of each commit")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     args = parser.parse_args()
-    gflops = matmul_gflops()
+    gflops = round(matmul_flops_per_second("cpu") / 1e9, 1)
     seconds: dict[str, list[float]] = {commit: [] for commit in args.commits}
     for _ in range(args.repeats):
         for commit in args.commits:
