@@ -32,7 +32,7 @@ RECIPES: dict[str, list[str]] = {
     "default": [],
     "128 steps": ["generate.steps=128", "augmented.steps=128"],
     "no skip gradient": ["generate.skip_gradient=1.0"],
-    "fourier decay 1": ["generate.fourier_decay=1.0"],
+    "decay 1.25, lr 0.05": ["generate.fourier_decay=1.25", "generate.lr=null"],
     "256 steps": ["generate.steps=256", "augmented.steps=256"],
     "lite2 at 256": ["models.efficientnet_lite2.view_size=256"],
 }

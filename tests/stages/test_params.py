@@ -17,8 +17,9 @@ def test_repository_params_are_valid_and_run_offline():
     assert params.optimizations["augmented"].patience is None
     assert params.optimizations["augmented"].skip_gradient == 0.2
     assert params.unit_optimization.skip_gradient == 1.0  # units follow their true gradient
-    assert params.optimizations["plain"].fourier_decay == 1.25
-    assert params.unit_optimization.fourier_decay == 1.0
+    assert params.optimizations["plain"].fourier_decay == 1.5
+    assert params.optimizations["augmented"].lr == 0.07
+    assert (params.unit_optimization.fourier_decay, params.unit_optimization.lr) == (1.0, None)
     assert params.augmentations["augmented"].rotation == 20
     assert params.eval_views == 16
 
