@@ -1,19 +1,32 @@
 """Checks of user-given values. Each error names the value and says what would be valid, and
-each check also rejects the wrong type (``True`` is not the integer 1, ``"ten"`` not a number)."""
+each check also rejects the wrong type (``True`` is not the integer 1, ``"ten"`` not a number)
+and every number that is not finite (NaN, infinities)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from featviz.errors import InputError
+
+MAX_QUOTED = 80  # characters of a value an error message quotes
+
+
+def quoted(value: object) -> str:
+    """``repr(value)``, cut to MAX_QUOTED characters: an error is one readable line, whatever
+    the value holds. Long containers are not rendered whole."""
+    if isinstance(value, (list, tuple, dict, set)) and len(value) > MAX_QUOTED:
+        return f"<a {type(value).__name__} of {len(value)} items>"
+    text = repr(value)
+    return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED - 3] + "..."
 
 
 def integer(value: object, name: str, minimum: int | None = None,
             maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{name} must be {_integer_range(minimum, maximum)}, got {value!r}")
+        raise InputError(f"{name} must be {_integer_range(minimum, maximum)}, got {quoted(value)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise InputError(f"{name} must be {_integer_range(minimum, maximum)}, got {value}")
+        raise InputError(f"{name} must be {_integer_range(minimum, maximum)}, got {quoted(value)}")
     return value
 
 
@@ -27,9 +40,11 @@ def _integer_range(minimum: int | None, maximum: int | None) -> str:
 
 def number(value: object, name: str, minimum: float | None = None,
            maximum: float | None = None, positive: bool = False) -> float:
-    """A real number in [minimum, maximum]; ``positive`` excludes zero."""
+    """A finite real number in [minimum, maximum]; ``positive`` excludes zero."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{name} must be a number, got {value!r}")
+        raise InputError(f"{name} must be a number, got {quoted(value)}")
+    if not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, got {value}")
     if positive and not value > 0:
         raise InputError(f"{name} must be positive, got {value}")
     if minimum is not None and not value >= minimum:
@@ -40,17 +55,18 @@ def number(value: object, name: str, minimum: float | None = None,
     return value
 
 
-def numbers(value: object, name: str, count: int) -> tuple[float, ...]:
-    """Exactly ``count`` real numbers, as a list or a tuple."""
+def numbers(value: object, name: str, count: int, minimum: float | None = None,
+            maximum: float | None = None) -> tuple[float, ...]:
+    """Exactly ``count`` finite real numbers in [minimum, maximum], as a list or a tuple."""
     if not isinstance(value, (list, tuple)) or len(value) != count:
-        raise InputError(f"{name} must be a list of {count} numbers, got {value!r}")
+        raise InputError(f"{name} must be a list of {count} numbers, got {quoted(value)}")
     for item in value:
-        number(item, name)
+        number(item, name, minimum, maximum)
     return tuple(value)
 
 
 def choice(value: object, name: str, choices: Iterable[str]) -> str:
     choices = list(choices)
     if not isinstance(value, str) or value not in choices:
-        raise InputError(f"unknown {name} {value!r}: use one of {', '.join(choices)}")
+        raise InputError(f"unknown {name} {quoted(value)}: use one of {', '.join(choices)}")
     return value

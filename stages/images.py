@@ -10,6 +10,10 @@ import torch
 from PIL import Image
 
 from featviz.errors import InputError
+from featviz.stages.files import read_bounded
+
+MAX_PNG_BYTES = 64 << 20
+MAX_SIDE = 4096  # featviz writes at most 1024 x 1024
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -24,13 +28,27 @@ def png_bytes(image: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
-def read_image(path: Path) -> torch.Tensor:
-    """A PNG as a (3, H, W) float tensor in [0, 1]; a missing or broken file is an InputError."""
+def read_png(path: Path) -> tuple[bytes, Image.Image]:
+    """A PNG file's bytes and its decoded image; a missing, broken or oversized file, or one
+    that is not a PNG, is an InputError."""
+    data = read_bounded(path, MAX_PNG_BYTES, "image file", " (run its generate stage first)")
     try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise InputError(f"image file not found: {path} (run its generate stage first)") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise InputError(f"cannot read image file {path}: {error}") from error
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "PNG":
+                raise InputError(f"image file {path} is {image.format}, not a PNG")
+            if max(image.size) > MAX_SIDE:
+                raise InputError(f"image file {path} is {image.size[0]} x {image.size[1]}, "
+                                 f"larger than the {MAX_SIDE} x {MAX_SIDE} featviz reads")
+            image.load()
+            return data, image.copy()
+    except InputError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise InputError(f"cannot read image file {path}: {error}") from None
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """A PNG as a (3, H, W) float tensor in [0, 1]."""
+    _, image = read_png(path)
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()

@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from featviz.errors import InputError
+from featviz.stages.files import read_bounded, read_json
+from featviz.stages.images import read_png
 from featviz.stages.outputs import (
     CROSS_EVAL_IMAGES,
     CROSS_EVAL_METRICS,
@@ -29,6 +30,7 @@ from featviz.stages.outputs import (
 from featviz.stages.params import UNITS, VARIANTS, Params, load_params
 from featviz.stages.tables import SUMMARY_COLUMNS, percent, transfer_table
 from featviz.stages.unit_specs import unit_stem
+from featviz.validation import quoted
 
 KEY_HYPERPARAMETERS = ("parameterization", "fourier_decay", "image_size", "steps", "copies",
                        "optimizer", "lr", "skip_gradient", "patience", "min_delta", "seed")
@@ -36,6 +38,7 @@ CROSS_EVALUATE = "the cross-evaluate stage"
 SCORE_COLUMNS = {"center_prediction": "integer", "center_top1": "boolean",
                  "center_p_target": "number"}
 IMAGE_KEY_COLUMNS = ("variant", "generator", "class_set", "class", "evaluator")
+MAX_CSV_BYTES = 256 << 20  # a row is about 100 bytes: 2.6 million images x evaluators
 
 
 def report(params_path: Path) -> None:
@@ -48,19 +51,7 @@ def report(params_path: Path) -> None:
     write_stage_outputs("report", {
         SUMMARY: summary_markdown(params, summary),
         REPORT: render_html(params, summary, scores, timings, units),
-    })
-
-
-def _read_json(path: Path, writer: str) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path} not found: run {writer} first") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"cannot read {path}: {error}") from error
-    if not isinstance(data, dict):
-        raise InputError(f"{path} must hold a JSON object; run {writer} again")
-    return data
+    }, params.source)
 
 
 def _number(data: dict, keys: list[str], path: Path, writer: str, *, optional: bool = False,
@@ -76,14 +67,14 @@ def _number(data: dict, keys: list[str], path: Path, writer: str, *, optional: b
         bad = not 0 <= value <= 1
     if bad:
         expected = "a fraction in [0, 1]" if fraction else "a number"
-        raise InputError(f"{path}: {'.'.join(keys)} must be {expected}, got {value!r}; "
+        raise InputError(f"{path}: {'.'.join(keys)} must be {expected}, got {quoted(value)}; "
                          f"run {writer} again")
 
 
 def read_summary(params: Params) -> dict:
     """metrics/cross_eval.json, checked to hold every number the report shows."""
     path = CROSS_EVAL_METRICS
-    summary = _read_json(path, CROSS_EVALUATE)
+    summary = read_json(path, CROSS_EVALUATE)
     _number(summary, ["views"], path, CROSS_EVALUATE)
     _number(summary, ["wall_seconds"], path, CROSS_EVALUATE)
     for variant in VARIANTS:
@@ -101,10 +92,9 @@ def read_scores(params: Params) -> pd.DataFrame:
     """data/cross_eval/images.csv, checked to hold a row of scores for every grid image and
     evaluator, indexed by (variant, generator, class set, class, evaluator)."""
     path = CROSS_EVAL_IMAGES
+    data = read_bounded(path, MAX_CSV_BYTES, "scores file", f": run {CROSS_EVALUATE} first")
     try:
-        scores = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"{path} not found: run {CROSS_EVALUATE} first") from None
+        scores = pd.read_csv(io.BytesIO(data))
     except (OSError, UnicodeDecodeError, pd.errors.ParserError,
             pd.errors.EmptyDataError) as error:
         raise InputError(f"cannot read {path}: {error}") from error
@@ -162,7 +152,7 @@ def _stage_metrics(variant: str, model: str, set_key: str) -> tuple[dict, Path, 
     """A generate stage's metrics (checked to hold its wall seconds), their path, the stage."""
     stage = generate_stage(variant, model, set_key)
     path = generate_metrics_path(variant, model, set_key)
-    metrics = _read_json(path, f"the {stage} stage")
+    metrics = read_json(path, f"the {stage} stage")
     _number(metrics, ["wall_seconds"], path, f"the {stage} stage")
     return metrics, path, stage
 
@@ -253,17 +243,7 @@ def _data_uri(png: bytes) -> str:
 
 def _image_uri(path: Path) -> str:
     """The PNG at ``path`` as a data URI, once it has been decoded whole."""
-    try:
-        png = path.read_bytes()
-        with Image.open(io.BytesIO(png)) as image:
-            if image.format != "PNG":
-                raise InputError(f"image file {path} is {image.format}, not a PNG")
-            image.load()
-    except FileNotFoundError:
-        raise InputError(f"image file not found: {path} (run its generate stage first)") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise InputError(f"cannot read image file {path}: {error}") from error
-    return _data_uri(png)
+    return _data_uri(read_png(path)[0])
 
 
 STYLE = """
@@ -387,10 +367,10 @@ def _units_section(params: Params, units: dict[tuple[str, str], dict]) -> list[s
 
 def _faded_png(image_path: Path, transparency_path: Path) -> bytes:
     """The image blended towards white where its transparency map is dark."""
-    _image_uri(transparency_path)  # checks the file
-    with Image.open(image_path) as image, Image.open(transparency_path) as mask:
-        white = Image.new("RGB", image.size, "white")
-        faded = Image.composite(image.convert("RGB"), white, mask.convert("L"))
+    _, image = read_png(image_path)
+    _, mask = read_png(transparency_path)
+    white = Image.new("RGB", image.size, "white")
+    faded = Image.composite(image.convert("RGB"), white, mask.convert("L").resize(image.size))
     buffer = io.BytesIO()
     faded.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 
 from featviz.errors import InputError
@@ -31,3 +34,48 @@ def test_a_params_file_must_be_a_yaml_mapping(tmp_path):
     path.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(InputError, match="cannot read params file"):
         read_params_file(path)
+
+
+def billion_laughs(levels: int) -> str:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in range(1, levels):
+        previous, name = chr(ord("a") + level - 1), chr(ord("a") + level)
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("levels", [2, 6, 9])
+def test_aliases_are_refused_before_they_expand(tmp_path, levels):
+    path = tmp_path / "params.yaml"
+    path.write_text(billion_laughs(levels))
+    with pytest.raises(InputError, match="line 2: aliases .* are not allowed") as error:
+        read_params_file(path)
+    assert len(str(error.value)) < 400
+
+
+def test_a_key_twice_in_one_mapping_is_refused(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("generate:\n  steps: 3\n  steps: 4\n")
+    with pytest.raises(InputError, match="line 3: key 'steps' appears twice"):
+        read_params_file(path)
+
+
+def test_a_huge_params_file_is_refused_unread(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("class_sets:\n" + "".join(f"  s{i}: [1]\n" for i in range(200_000)))
+    with pytest.raises(InputError, match="has 2,.* bytes, more than the 1,048,576"):
+        read_params_file(path)
+
+
+def test_files_that_are_no_regular_files_are_refused(tmp_path):
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    for path in (Path("/dev/zero"), fifo, tmp_path):
+        with pytest.raises(InputError, match="is not a regular file"):
+            read_params_file(path)
+
+
+def test_an_error_quotes_a_long_key_in_part(tmp_path):
+    with pytest.raises(InputError) as error:
+        safe_key("x" * 100_000, "models")
+    assert len(str(error.value)) < 400 and "xxx..." in str(error.value)
