@@ -11,6 +11,8 @@ from rich.table import Table
 
 from featviz.allocator import keep_freed_memory
 from featviz.errors import InputError
+from featviz.lifetime import end_with_parent
+from featviz.validation import quoted
 
 app = typer.Typer(
     help="Feature visualization by activation maximization, as a reproducible DVC pipeline.",
@@ -21,18 +23,18 @@ app = typer.Typer(
 
 
 
-def _not_an_option(value: str) -> str:
+def _not_an_option(value: str | None) -> str | None:
     """``--model --help`` would otherwise take '--help' as the model key."""
-    if value.startswith("-"):
+    if value is not None and value.startswith("-"):
         raise typer.BadParameter(f"{value!r} looks like an option, not a key of params.yaml")
     return value
 
 
 MAX_LAYERS_SIZE = 1024
 PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="The params file to read.")
-MODEL_OPTION = typer.Option(..., "--model", help="A key of params.yaml 'models'.",
+MODEL_OPTION = typer.Option(None, "--model", help="A key of params.yaml 'models'.",
                             callback=_not_an_option)
-CLASS_SET_OPTION = typer.Option(..., "--class-set", help="A key of params.yaml 'class_sets'.",
+CLASS_SET_OPTION = typer.Option(None, "--class-set", help="A key of params.yaml 'class_sets'.",
                                 callback=_not_an_option)
 
 
@@ -49,6 +51,7 @@ def _run(stage: Callable[[], None]) -> None:
 def main() -> None:
     """Feature visualization by activation maximization, as a reproducible DVC pipeline."""
     keep_freed_memory()
+    end_with_parent()
 
 
 @app.command("models")
@@ -78,7 +81,7 @@ def classes_command(
     matches = [(i, name) for i, name in enumerate(IMAGENET_CLASSES)
                if query.lower() in name.lower()]
     if not matches:
-        Console(stderr=True).print(f"no ImageNet class name contains {query!r}")
+        Console(stderr=True).print(f"no ImageNet class name contains {quoted(query)}")
         raise typer.Exit(1)
     for index, name in matches:
         typer.echo(f"{index}\t{name}")
@@ -114,62 +117,72 @@ def layers_command(
 
 @app.command("check-params")
 def check_params_command(params: Path = PARAMS_OPTION) -> None:
-    """Check every value and key of the params file, then write data/params_checked.txt.
+    """Check the params file's keys (models, class sets, unit sets and the grid's lists: letters,
+    digits and underscores), then write data/params_checked.txt. Values are checked by each
+    stage when it starts.
 
-    dvc.yaml runs it before the generate stages, whose commands hold params keys: a key that is
-    not letters, digits and underscores stops `dvc repro` before any shell sees it.
+    dvc.yaml runs it before every other stage: DVC names their outputs by these keys and removes
+    a stage's outputs before it runs it.
     """
     from featviz.stages.check_params import check_params
 
     _run(lambda: check_params(params))
 
 
-@app.command("generate-plain")
-def generate_plain_command(
-    model: str = MODEL_OPTION, class_set: str = CLASS_SET_OPTION, params: Path = PARAMS_OPTION
-) -> None:
-    """Make the best image per class with the 'plain' augmentation (random resized crops).
+def _grid_point(stage: str, model: str | None, set_key: str | None,
+                set_option: str) -> tuple[str, str]:
+    """The keys given as options, or else the grid point of the DVC matrix stage running."""
+    from featviz.stages.outputs import dvc_grid_point
 
-    Settings: the params file's 'generate' section, overridden by keys in its 'plain' section.
+    if model is None and set_key is None:
+        return dvc_grid_point(stage)
+    if model is None or set_key is None:
+        raise InputError(f"give both --model and {set_option}, or neither (under DVC)")
+    return model, set_key
 
-    Writes data/generated/plain/<model>-<class_set>/<class>_<name>.png,
-    data/history/plain/<model>-<class_set>.csv and
-    metrics/generate/plain/<model>-<class_set>.json.
+
+def _generate_command(variant: str, augmentation: str) -> Callable[..., None]:
+    def command(model: str | None = MODEL_OPTION, class_set: str | None = CLASS_SET_OPTION,
+                params: Path = PARAMS_OPTION) -> None:
+        from featviz.stages.generate import generate
+
+        stage = f"generate-{variant}"
+        _run(lambda: generate(variant, *_grid_point(stage, model, class_set, "--class-set"),
+                              params))
+
+    command.__doc__ = f"""Make the best image per class with the '{variant}' augmentation
+    ({augmentation}).
+
+    Settings: the params file's 'generate' section, overridden by keys in its '{variant}'
+    section. Without --model and --class-set, the grid point of the DVC stage running
+    (dvc.yaml passes no params key through the shell).
+
+    Writes data/generated/{variant}/<model>-<class_set>/<class>_<name>.png,
+    data/history/{variant}/<model>-<class_set>.csv and
+    metrics/generate/{variant}/<model>-<class_set>.json.
     """
-    from featviz.stages.generate import generate
-
-    _run(lambda: generate("plain", model, class_set, params))
+    return command
 
 
-@app.command("generate-augmented")
-def generate_augmented_command(
-    model: str = MODEL_OPTION, class_set: str = CLASS_SET_OPTION, params: Path = PARAMS_OPTION
-) -> None:
-    """Make the best image per class with the 'augmented' augmentation chain.
-
-    Settings: the params file's 'generate' section, overridden by keys in its 'augmented' section.
-
-    Writes data/generated/augmented/<model>-<class_set>/<class>_<name>.png,
-    data/history/augmented/<model>-<class_set>.csv and
-    metrics/generate/augmented/<model>-<class_set>.json.
-    """
-    from featviz.stages.generate import generate
-
-    _run(lambda: generate("augmented", model, class_set, params))
+app.command("generate-plain")(_generate_command("plain", "random resized crops"))
+app.command("generate-augmented")(_generate_command("augmented", "its chain of transforms"))
 
 
 @app.command("generate-units")
 def generate_units_command(
-    model: str = MODEL_OPTION,
-    unit_set: str = typer.Option(..., "--unit-set", help="A key of params.yaml 'unit_sets'.",
-                                 callback=_not_an_option),
+    model: str | None = MODEL_OPTION,
+    unit_set: str | None = typer.Option(None, "--unit-set",
+                                        help="A key of params.yaml 'unit_sets'.",
+                                        callback=_not_an_option),
     params: Path = PARAMS_OPTION,
 ) -> None:
     """One image per unit of a unit set (params.yaml 'units' section over 'generate'), with its
-    transparency map; metrics compare each unit's activation with scikit-image's photos."""
+    transparency map; metrics compare each unit's activation with scikit-image's photos.
+    Without --model and --unit-set, the grid point of the DVC stage running."""
     from featviz.stages.generate_units import generate_units
 
-    _run(lambda: generate_units(model, unit_set, params))
+    _run(lambda: generate_units(*_grid_point("generate-units", model, unit_set, "--unit-set"),
+                                params))
 
 
 @app.command("cross-evaluate")

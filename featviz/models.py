@@ -32,6 +32,7 @@ from featviz import imagenet
 from featviz.efficientnet_lite import INPUT_SIZES, EfficientNetLite
 from featviz.errors import InputError, WeightsUnavailableError
 from featviz.folding import fold_batch_norms
+from featviz.validation import quoted
 
 if TYPE_CHECKING:
     import torchvision
@@ -92,6 +93,31 @@ class Classifier(nn.Module):
         return self.net(normalized.contiguous(memory_format=torch.channels_last))
 
 
+def first_forward(model: Classifier, images: torch.Tensor) -> torch.Tensor:
+    """``model(images)``, where an input the network cannot take (a ViT's patch grid, pooling
+    that needs a larger image) is an InputError rather than whatever the architecture raises."""
+    try:
+        return model(images)
+    except (RuntimeError, AssertionError, ValueError, IndexError, TypeError) as error:
+        if is_out_of_memory(error):
+            raise
+        side = images.shape[-1]
+        raise InputError(f"model {model.name} cannot take {side} x {side} inputs: "
+                         f"{first_line(error)}") from None
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error))
+
+
+def first_line(error: BaseException) -> str:
+    """The error's type and the first line of its message: one line for a message to the user."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {line}" if line else type(error).__name__
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     source: str  # "embedded", "torchvision" or "timm"
@@ -104,18 +130,19 @@ def check_classes(model: Classifier, classes: list[int]) -> None:
         raise InputError("no classes to optimize: give at least one class index")
     for target in classes:
         if isinstance(target, bool) or not isinstance(target, int):
-            raise InputError(f"class {target!r} is not an integer class index")
+            raise InputError(f"class {quoted(target)} is not an integer class index")
         if not 0 <= target < model.num_classes:
             raise InputError(
                 f"class index {target} is outside 0..{model.num_classes - 1} of model {model.name}"
             )
     if len(set(classes)) != len(classes):
-        raise InputError(f"class list has duplicates: {classes}")
+        repeated = next(c for i, c in enumerate(classes) if c in classes[:i])
+        raise InputError(f"class list lists class {repeated} twice")
 
 
 def parse_model_name(name: str) -> ModelSpec:
     if not isinstance(name, str):
-        raise InputError(f"a model name must be a string, got {name!r}")
+        raise InputError(f"a model name must be a string, got {quoted(name)}")
     if name in EMBEDDED:
         return ModelSpec("embedded", name)
     if name in TORCHVISION_ALIASES:
@@ -132,9 +159,15 @@ def parse_model_name(name: str) -> ModelSpec:
         if timm.is_model(arch):
             return ModelSpec("timm", arch)
     raise InputError(
-        f"unknown model {name!r}: use one of {', '.join([*EMBEDDED, *TORCHVISION_ALIASES])}, "
+        f"unknown model {quoted(name)}: use one of {', '.join([*EMBEDDED, *TORCHVISION_ALIASES])}, "
         "'torchvision:<classification arch>' or 'timm:<arch>'"
     )
+
+
+def imagenet_classes_known(name: str) -> bool:
+    """Whether the registry name is an ImageNet-1k classifier without loading it (embedded and
+    torchvision models; a timm model's classes are known once it is built)."""
+    return name in EMBEDDED or name in TORCHVISION_ALIASES or name.startswith("torchvision:")
 
 
 def known_models() -> list[str]:
@@ -143,6 +176,9 @@ def known_models() -> list[str]:
 
 def load_model(name: str, weights: str | None = None) -> Classifier:
     spec = parse_model_name(name)
+    if weights == "":
+        raise InputError(f"empty weights for {name}: use null for its default weights, "
+                         f"'{RANDOM_WEIGHTS}' or a path to a state dict file")
     if spec.source == "embedded":
         return _load_embedded(name, spec.arch, weights)
     if spec.source == "torchvision":
@@ -178,21 +214,30 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            return load_file(str(path))
-        if not _looks_like_torch_save(path):
+            state = load_file(str(path))
+        elif not _looks_like_torch_save(path):
             raise InputError(
                 f"weights file {path} is not a checkpoint written by torch.save (a zip archive "
                 "or a pickle): give a state dict saved with torch.save or a .safetensors file")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except InputError:
         raise
     except Exception as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise InputError(f"cannot read weights file {path}: {type(error).__name__}: "
-                         f"{first_line}") from error
+        raise InputError(f"cannot read weights file {path}: {first_line(error)}") from error
     if not isinstance(state, dict):
         raise InputError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
+    check_finite_tensors(state, f"weights file {path}")
     return state
+
+
+def check_finite_tensors(tensors: dict[str, object], where: str) -> None:
+    """Every floating-point tensor holds only finite numbers (a NaN or an infinity would end in
+    a non-finite objective, or worse, deep inside PyTorch)."""
+    for key, tensor in tensors.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and \
+                not bool(torch.isfinite(tensor).all()):
+            raise InputError(f"{where}: tensor {quoted(key)} holds NaN or infinite values")
 
 
 PICKLE_PROTOCOL_2_OR_LATER = 0x80  # the first byte of torch.save's legacy (non-zip) format
@@ -204,14 +249,25 @@ def _looks_like_torch_save(path: Path) -> bool:
     return zipfile.is_zipfile(path) or first == bytes([PICKLE_PROTOCOL_2_OR_LATER])
 
 
+MAX_KEYS_NAMED = 3
+
+
 def _load_local(net: nn.Module, name: str, path: str) -> None:
     state = load_state_dict_file(path)
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        first_line = str(error).splitlines()[0]
-        raise InputError(
-            f"weights file {path} does not fit model {name!r}: {first_line}") from error
+    expected = net.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    misshapen = [f"{key} {tuple(state[key].shape)} (the model's: {tuple(tensor.shape)})"
+                 for key, tensor in expected.items()
+                 if key in state and tuple(getattr(state[key], "shape", ())) != tuple(tensor.shape)]
+    problems = [f"{len(keys)} {what}: {', '.join(keys[:MAX_KEYS_NAMED])}"
+                + (", ..." if len(keys) > MAX_KEYS_NAMED else "")
+                for what, keys in (("missing", missing), ("unexpected", unexpected),
+                                   ("of another shape", misshapen)) if keys]
+    if problems:
+        raise InputError(f"weights file {path} does not fit model {quoted(name)}: tensors "
+                         + "; ".join(problems))
+    net.load_state_dict(state, strict=True)
 
 
 # --- embedded EfficientNet-Lite -----------------------------------------------------------
@@ -236,7 +292,7 @@ def _load_embedded(name: str, arch: str, weights: str | None) -> Classifier:
         _load_local(net, name, weights)
     elif weights != RANDOM_WEIGHTS:
         raise InputError(
-            f"unknown weights {weights!r} for {name}: leave weights empty (null) for its "
+            f"unknown weights {quoted(weights)} for {name}: leave weights empty (null) for its "
             f"embedded ImageNet weights, or use '{RANDOM_WEIGHTS}' or a path to a state dict "
             f"file ({', '.join(WEIGHT_FILE_SUFFIXES)})")
     size = INPUT_SIZES[EMBEDDED[name]]
@@ -273,7 +329,7 @@ def _torchvision_weights(arch: str, weights: str | None) -> torchvision.models.W
     except KeyError:
         valid = ", ".join(member.name for member in enum)
         raise InputError(
-            f"unknown weights {choice!r} for torchvision:{arch}: use one of {valid}, "
+            f"unknown weights {quoted(choice)} for torchvision:{arch}: use one of {valid}, "
             f"'{RANDOM_WEIGHTS}', or a path to a state dict file"
         ) from None
 
@@ -350,7 +406,7 @@ def _load_timm(name: str, arch: str, weights: str | None) -> Classifier:
             _load_local(net, name, weights)
     elif weights is not None:
         raise InputError(
-            f"unknown weights {weights!r} for timm:{arch}: leave weights empty for timm's "
+            f"unknown weights {quoted(weights)} for timm:{arch}: leave weights empty for timm's "
             f"pretrained weights, or use '{RANDOM_WEIGHTS}' or a path to a state dict file"
         )
     else:

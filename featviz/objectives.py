@@ -176,11 +176,19 @@ CLASS_OBJECTIVES: dict[str, type[Objective]] = {
 }
 
 
+# A penalty's weight: the reference's L2 is 0.001; past this the logit no longer counts.
+MAX_PENALTY_WEIGHT = 1000.0
+
+
+def check_penalty_weight(weight: object, name: str) -> float:
+    return validation.number(weight, name, minimum=0, maximum=MAX_PENALTY_WEIGHT)
+
+
 def class_objective(objective: str, l2: float = 0.0, tv: float = 0.0) -> Objective:
     """A class objective minus weighted L2 and total-variation penalties (zero weights drop)."""
     validation.choice(objective, "objective", CLASS_OBJECTIVES)
     for name, weight in (("l2", l2), ("tv", tv)):
-        validation.number(weight, f"regularizer weight {name}", minimum=0)
+        check_penalty_weight(weight, f"regularizer weight {name}")
     composed = CLASS_OBJECTIVES[objective]()
     if l2:
         composed = composed - l2 * L2()

@@ -12,17 +12,19 @@ detached copy taken at its best evaluation.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 
 from featviz import skip_gradient, validation
-from featviz.devices import autocast, resolve_device
+from featviz.devices import autocast, check_device_name, resolve_device
 from featviz.errors import InputError, NonFiniteLossError
-from featviz.models import Classifier
+from featviz.memory import check_batch_memory
+from featviz.models import Classifier, first_forward, is_out_of_memory
 from featviz.objectives import Objective
 from featviz.parameterizations import check_parameterization, make_parameterization
 from featviz.transforms import CROP_RATIO, Augmentation, center_view, crop_matrices, warp
@@ -38,6 +40,8 @@ MAX_BATCH = 1024  # images optimized at once: classes x copies
 # Pixels rendered and viewed per step: 1024 images at 256 x 256, or 64 at 1024 x 1024.
 MAX_BATCH_PIXELS = 1024 * 256 * 256
 MAX_SEED = 2**63 - 1
+MAX_STEPS = 100_000  # steps, eval_every and patience: days of a CPU at batch 1
+MAX_LR = 10.0
 
 
 @dataclass(frozen=True)
@@ -62,13 +66,14 @@ class OptimizationConfig:
 
     def __post_init__(self) -> None:
         check_parameterization(self.parameterization, self.image_size, self.fourier_decay)
-        for name in ("steps", "copies", "eval_every"):
-            validation.integer(getattr(self, name), name, minimum=1)
+        for name in ("steps", "eval_every"):
+            validation.integer(getattr(self, name), name, 1, MAX_STEPS)
+        validation.integer(self.copies, "copies", 1, MAX_BATCH)
         validation.integer(self.eval_views, "eval_views", 1, MAX_EVAL_VIEWS)
         if self.patience is not None:
-            validation.integer(self.patience, "patience", minimum=1)
+            validation.integer(self.patience, "patience", 1, MAX_STEPS)
         if self.lr is not None:
-            validation.number(self.lr, "lr", positive=True)
+            validation.number(self.lr, "lr", positive=True, maximum=MAX_LR)
         validation.number(self.min_delta, "min_delta", minimum=0)
         validation.integer(self.seed, "seed", 0, MAX_SEED)
         validation.number(self.skip_gradient, "skip_gradient", positive=True, maximum=1)
@@ -76,8 +81,8 @@ class OptimizationConfig:
             validation.choice(self.optimizer, "optimizer", OPTIMIZERS)
         if self.view_size is not None:
             validation.integer(self.view_size, "view_size", 32, MAX_VIEW_SIZE)
-        if self.device is not None and not isinstance(self.device, str):
-            raise InputError(f"device must be a string such as cpu or cuda, got {self.device!r}")
+        if self.device is not None:
+            check_device_name(self.device)
 
 
 def check_batch(classes: int, config: OptimizationConfig) -> None:
@@ -244,6 +249,7 @@ def optimize(
     model.to(device)
     size = config.view_size or model.input_size
     copies, n_classes = config.copies, len(targets)
+    check_batch_memory(model, n_classes * copies, size, config.image_size, device)
     generator = torch.Generator().manual_seed(config.seed)
     parameterization = make_parameterization(
         config.parameterization, n_classes * copies, config.image_size, generator,
@@ -261,7 +267,8 @@ def optimize(
     image_steps = 0
     start = time.perf_counter()
 
-    with objective.attached(model), skip_gradient.scaled(model, config.skip_gradient):
+    with objective.attached(model), skip_gradient.scaled(model, config.skip_gradient), \
+            _memory_errors_explained(n_classes * copies, size):
         for step in range(1, config.steps + 1):
             step_start = time.perf_counter()
             index = _sample_index(active, copies, device)
@@ -269,7 +276,7 @@ def optimize(
             images.retain_grad()
             views = augmentation(images, size, generator)
             with autocast(device):
-                logits = model(views).float()
+                logits = (model(views) if step > 1 else first_forward(model, views)).float()
             scores = objective(logits, images, sample_targets[index])
             optimizer.zero_grad(set_to_none=True)
             (-scores.sum()).backward()
@@ -307,6 +314,17 @@ def optimize(
                                    run.seconds, run.history, _unit_range(gradient_sum[copy]),
                                    best.images[c * copies:(c + 1) * copies].float().cpu()))
     return OptimizationResult(results, time.perf_counter() - start, image_steps, str(device))
+
+
+@contextlib.contextmanager
+def _memory_errors_explained(images: int, size: int) -> Iterator[None]:
+    try:
+        yield
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        if not is_out_of_memory(error):
+            raise
+        raise InputError(f"out of memory optimizing {images} images through {size} x {size} "
+                         "views: split the class set, lower copies or view_size") from None
 
 
 def _sample_index(active: list[int], copies: int, device: torch.device) -> torch.Tensor:

@@ -197,6 +197,9 @@ def center_view(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 MAX_BLUR_KERNEL = 31
+CROP_RATIO_RANGE = (0.1, 10.0)  # aspect ratios a crop may take
+BLUR_SIGMA_RANGE = (0.01, 100.0)  # below 0.01 the kernel's weights underflow to 0/0
+MAX_NOISE = 1.0  # the images lie in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -229,14 +232,14 @@ class Augmentation:
         low, high = validation.numbers(self.crop_scale, "crop_scale", 2)
         if not 0 < low <= high <= 1:
             raise InputError(f"crop_scale must satisfy 0 < low <= high <= 1, got {self.crop_scale}")
-        low, high = validation.numbers(self.crop_ratio, "crop_ratio", 2)
-        if not 0 < low <= high:
-            raise InputError(f"crop_ratio must satisfy 0 < low <= high, got {self.crop_ratio}")
+        low, high = validation.numbers(self.crop_ratio, "crop_ratio", 2, *CROP_RATIO_RANGE)
+        if not low <= high:
+            raise InputError(f"crop_ratio must satisfy low <= high, got {self.crop_ratio}")
         for name in ("flip", "perspective", "perspective_p"):
             validation.number(getattr(self, name), name, minimum=0, maximum=1)
         validation.number(self.rotation, "rotation", minimum=0, maximum=180)
         validation.number(self.translate, "translate", minimum=0, maximum=1)
-        validation.number(self.noise, "noise", minimum=0)
+        validation.number(self.noise, "noise", minimum=0, maximum=MAX_NOISE)
         jitter = validation.numbers(self.color_jitter, "color_jitter (brightness, contrast, "
                                     "saturation, hue)", 4)
         for name, value in zip(("brightness", "contrast", "saturation"), jitter):
@@ -245,19 +248,18 @@ class Augmentation:
         validation.integer(self.blur_kernel, "blur_kernel", 0, MAX_BLUR_KERNEL)
         if self.blur_kernel and (self.blur_kernel < 3 or self.blur_kernel % 2 == 0):
             raise InputError(f"blur_kernel must be 0 or an odd number >= 3, got {self.blur_kernel}")
-        low, high = validation.numbers(self.blur_sigma, "blur_sigma", 2)
-        if not 0 < low <= high:
-            raise InputError(f"blur_sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
+        low, high = validation.numbers(self.blur_sigma, "blur_sigma", 2, *BLUR_SIGMA_RANGE)
+        if not low <= high:
+            raise InputError(f"blur_sigma must satisfy low <= high, got {self.blur_sigma}")
         validation.number(self.overhang, "overhang", minimum=0, maximum=1)
 
     @classmethod
     def from_dict(cls, values: dict) -> Augmentation:
         known = {field.name for field in fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = [key for key in values if key not in known]
         if unknown:
-            raise InputError(
-                f"unknown augmentation key(s) {', '.join(unknown)}: use {', '.join(sorted(known))}"
-            )
+            raise InputError(f"unknown augmentation key {validation.quoted(unknown[0])}: use "
+                             f"{', '.join(sorted(known))}")
         return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()})
 
     def __call__(

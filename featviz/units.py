@@ -22,14 +22,17 @@ from torch import nn
 
 from featviz import validation
 from featviz.errors import InputError
-from featviz.models import Classifier
+from featviz.models import Classifier, first_forward
 from featviz.objectives import Objective
 from featviz.optimize import OptimizationConfig, OptimizationResult, Progress, optimize
 from featviz.transforms import Augmentation
+from featviz.validation import quoted
 
 CONV, TOKENS = "conv", "tokens"
 LAYOUTS = {4: CONV, 3: TOKENS}  # by the number of dimensions of a layer's output
 TOKEN_CHOICES = ("cls", "mean")
+MAX_DIRECTION_ENTRY = 1e6  # the direction's dot products stay far from float32's range
+MAX_COSINE_POWER = 16.0
 
 
 def layout_of(activation: torch.Tensor) -> str | None:
@@ -76,7 +79,7 @@ class Unit:
 def _index(value: int, size: int, what: str, unit: Unit) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
         raise InputError(f"{unit.name}: {what} must be an integer from 0 to {size - 1}, "
-                         f"got {value!r}")
+                         f"got {quoted(value)}")
     return value
 
 
@@ -155,12 +158,13 @@ class Direction(Unit):
     cosine_power: float = 0.0
 
     def __post_init__(self) -> None:
-        vector = tuple(validation.number(value, f"{self.layer} direction entry")
+        vector = tuple(validation.number(value, f"{self.layer} direction entry",
+                                         -MAX_DIRECTION_ENTRY, MAX_DIRECTION_ENTRY)
                        for value in self.vector)
         if not any(vector):
             raise InputError(f"direction({self.layer}): the vector must not be zero")
         object.__setattr__(self, "vector", vector)
-        validation.number(self.cosine_power, "cosine_power", minimum=0)
+        validation.number(self.cosine_power, "cosine_power", 0, MAX_COSINE_POWER)
 
     @property
     def name(self) -> str:
@@ -184,11 +188,11 @@ class Direction(Unit):
 
 
 def _token_score(activation: torch.Tensor, feature: int, token: int | str,
-                 net: nn.Module, unit: Unit) -> torch.Tensor:
-    """One feature of (n, T, D) at the class token, a token index, or the mean of the patch
-    tokens (the extra tokens left out)."""
+                 net: nn.Module, unit: Unit, what: str = "feature") -> torch.Tensor:
+    """One feature (``what`` the unit calls it) of (n, T, D) at the class token, a token index,
+    or the mean of the patch tokens (the extra tokens left out)."""
     tokens, features = activation.shape[1:]
-    feature = _index(feature, features, "feature", unit)
+    feature = _index(feature, features, what, unit)
     if token == "cls":
         return activation[:, _class_token(net, unit), feature]
     if token == "mean":
@@ -199,7 +203,7 @@ def _token_score(activation: torch.Tensor, feature: int, token: int | str,
 def _check_token(token: object, unit: Unit) -> None:
     if token not in TOKEN_CHOICES and (isinstance(token, bool) or not isinstance(token, int)):
         raise InputError(f"{unit.name}: token must be 'cls', 'mean' or a token index, "
-                         f"got {token!r}")
+                         f"got {quoted(token)}")
 
 
 @dataclass(frozen=True)
@@ -252,7 +256,7 @@ class MlpNeuron(Unit):
         raise InputError(f"{self.name}: found no activation function in {prefix}.mlp")
 
     def score(self, activation, net):
-        return _token_score(activation, self.neuron, self.token, net, self)
+        return _token_score(activation, self.neuron, self.token, net, self, "neuron")
 
 
 @dataclass(frozen=True)
@@ -366,7 +370,7 @@ def capture(net: nn.Module, sites: Sequence[str]) -> Iterator[dict[str, tuple]]:
     modules = dict(net.named_modules())
     unknown = [site for site in sites if site not in modules]
     if unknown:
-        raise InputError(f"unknown layer {unknown[0]!r} in {type(net).__name__}: "
+        raise InputError(f"unknown layer {quoted(unknown[0])} in {type(net).__name__}: "
                          "`featviz layers MODEL` lists the layer names")
     captured: dict[str, tuple] = {}
 
@@ -398,7 +402,7 @@ class UnitObjective(Objective):
             raise InputError("no units to optimize: give at least one unit")
         for unit in units:
             if not isinstance(unit, Unit):
-                raise InputError(f"{unit!r} is not a unit (Channel, Neuron, LayerUnit, "
+                raise InputError(f"{quoted(unit)} is not a unit (Channel, Neuron, LayerUnit, "
                                  "Direction, TokenFeature, MlpNeuron or Head)")
         self.units = list(units)
         self.name = "unit"
@@ -419,7 +423,7 @@ class UnitObjective(Objective):
         for target in targets:
             if isinstance(target, bool) or not isinstance(target, int) or \
                     not 0 <= target < len(self.units):
-                raise InputError(f"unit index {target!r} is outside 0..{len(self.units) - 1}")
+                raise InputError(f"unit index {quoted(target)} is outside 0..{len(self.units) - 1}")
 
     def describe(self, model: Classifier, target: int) -> str:
         return f"unit {self.units[target].name}"
@@ -513,7 +517,7 @@ def layers(model: Classifier, size: int | None = None) -> list[LayerInfo]:
     handles = [module.register_forward_hook(hook) for module in names]
     try:
         with torch.no_grad():
-            model(torch.zeros(1, 3, size, size))
+            first_forward(model, torch.zeros(1, 3, size, size))
     finally:
         for handle in handles:
             handle.remove()

@@ -18,5 +18,6 @@ CHECKED = "The params file's keys passed `featviz check-params`.\n"
 
 
 def check_params(params_path: Path) -> None:
-    check_keys(read_params_file(params_path))
-    write_stage_outputs("check-params", {PARAMS_CHECKED: CHECKED})
+    source = read_params_file(params_path)
+    check_keys(source.raw)
+    write_stage_outputs("check-params", {PARAMS_CHECKED: CHECKED}, source)

@@ -68,7 +68,7 @@ def cross_evaluate(params_path: Path) -> None:
         CROSS_EVAL_IMAGES: buffer.getvalue(),
         CROSS_EVAL_TABLE: markdown_table(summary, params),
         CROSS_EVAL_METRICS: json_text(summary),
-    })
+    }, params.source)
 
 
 def load_image_sets(params: Params) -> dict[tuple[str, str, str], tuple[list[int], torch.Tensor]]:

@@ -43,7 +43,7 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
         images: {image_filename(c.target): png_bytes(c.image) for c in result.classes},
         history: history_csv(result),
         metrics_path: json_text(metrics),
-    })
+    }, params.source)
 
 
 def history_csv(result: OptimizationResult) -> str:

@@ -60,7 +60,7 @@ def generate_units(model_key: str, unit_set: str, params_path: Path) -> None:
         images: files,
         history: history_csv(result, stems),
         metrics_path: json_text(metrics),
-    })
+    }, params.source)
 
 
 def resized(images: torch.Tensor, size: int) -> torch.Tensor:

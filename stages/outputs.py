@@ -24,6 +24,8 @@ from typing import Union
 
 from featviz.errors import InputError
 from featviz.imagenet import CLASSES
+from featviz.stages.keys import ParamsFile
+from featviz.validation import quoted
 
 OUTPUT_ROOTS = (Path("data"), Path("metrics"))
 GENERATED = Path("data/generated")
@@ -37,6 +39,7 @@ SUMMARY = Path("metrics/summary.md")
 PARAMS_CHECKED = Path("data/params_checked.txt")
 LOCKS = Path("data/.featviz-locks")
 TEMPORARY_PREFIX = ".featviz-tmp-"
+DVC_STAGE = "DVC_STAGE"  # DVC names the stage it runs in this variable of the command's
 
 # What a stage writes to one path: text, or a folder holding exactly these files (name -> bytes).
 Content = Union[str, dict[str, bytes]]
@@ -46,13 +49,29 @@ def grid_point(model: str, class_set: str) -> str:
     """The name of a grid point's outputs: one plain file name, whatever the keys hold."""
     name = f"{model}-{class_set}"
     if "/" in name or "\0" in name or name.startswith("."):
-        raise InputError(f"refusing to write outputs named {name!r}: not a plain file name")
+        raise InputError(f"refusing to write outputs named {quoted(name)}: not a plain file name")
     return name
 
 
 def generate_stage(variant: str, model: str, class_set: str) -> str:
     """The DVC stage name of a grid point's generate stage (dvc.yaml's matrix naming)."""
     return f"generate-{variant}@{grid_point(model, class_set)}"
+
+
+def dvc_grid_point(stage: str) -> tuple[str, str]:
+    """(model key, set key) of the matrix item of ``stage`` that DVC is running, from the name
+    DVC gives every command in DVC_STAGE (``generate-plain@<model>-<class_set>``, after
+    ``<dvc.yaml path>:`` when dvc.yaml is not at the root). dvc.yaml puts no params key into a
+    command, so no key ever reaches a shell."""
+    address = os.environ.get(DVC_STAGE, "")
+    name = address.rpartition(":")[2]
+    prefix, at, point = name.partition("@")
+    model, dash, set_key = point.partition("-")
+    if prefix != stage or not (at and dash and model and set_key):
+        found = f"is {quoted(address)}" if address else "is not set"
+        raise InputError(f"no grid point given: {DVC_STAGE} {found}, not a {stage}@<model>-<set> "
+                         "stage of DVC's; outside DVC give the keys as options")
+    return model, set_key
 
 
 def class_label(target: int) -> str:
@@ -85,14 +104,17 @@ def grid_point_outputs(variant: str, model: str, class_set: str) -> tuple[Path, 
 
 
 def inside_output_roots(path: Path) -> Path:
-    """``path`` itself, if it lies strictly inside data/ or metrics/ once symbolic links and
-    '..' are resolved; otherwise an error, so nothing is ever written or deleted elsewhere."""
+    """``path`` itself, if it lies strictly inside data/ or metrics/ of the working folder once
+    symbolic links and '..' are resolved (data/ or metrics/ themselves links elsewhere do not
+    count); otherwise an error, so nothing is ever written or deleted elsewhere."""
     resolved = path.resolve()
+    here = Path.cwd().resolve()
     for root in OUTPUT_ROOTS:
-        root = root.resolve()
+        root = here / root
         if resolved != root and resolved.is_relative_to(root):
             return path
-    raise InputError(f"refusing to write {path}: outputs go inside data/ or metrics/ only")
+    raise InputError(f"refusing to write {path}: outputs go inside data/ or metrics/ of "
+                     f"{here} only")
 
 
 def check_writable(paths: list[Path]) -> None:
@@ -109,16 +131,24 @@ def check_writable(paths: list[Path]) -> None:
             raise InputError(f"cannot write {path}: {folder} is not a writable folder")
 
 
-def write_stage_outputs(stage: str, outputs: dict[Path, Content]) -> None:
+def write_stage_outputs(stage: str, outputs: dict[Path, Content],
+                        params: ParamsFile) -> None:
     """Write ``outputs`` (path -> content) as one unit; the last one is the stage's marker of
-    completion. Concurrent runs of one stage take turns, so the set always comes from one run."""
+    completion. Concurrent runs of one stage take turns, so the set always comes from one run.
+
+    Nothing is written when the params file the outputs were made from has changed since: a run
+    orphaned by a killed `dvc repro` must not overwrite the outputs of a newer run, and DVC
+    would record the new params beside the old outputs."""
     for path in outputs:
         inside_output_roots(path)
     with _stage_lock(stage):
+        if params.changed():
+            raise InputError(f"{params.path} changed while {stage} ran: its outputs would not "
+                             "match it, so none were written; run the stage again")
         staged: dict[Path, Path] = {}
         try:
             for path, content in outputs.items():
-                staged[path] = _stage(path, content)
+                _stage(path, content, staged)
             *others, last = staged
             _remove(last)
             for path in [*others, last]:
@@ -133,8 +163,13 @@ def write_stage_outputs(stage: str, outputs: dict[Path, Content]) -> None:
 @contextlib.contextmanager
 def _stage_lock(stage: str) -> Iterator[None]:
     """An exclusive lock per stage; the OS releases it when the process ends, even when killed."""
-    LOCKS.mkdir(parents=True, exist_ok=True)
-    with (LOCKS / f"{stage}.lock").open("a") as lock:
+    path = inside_output_roots(LOCKS / f"{stage}.lock")
+    try:
+        LOCKS.mkdir(parents=True, exist_ok=True)
+        lock = path.open("a")
+    except OSError as error:
+        raise InputError(f"cannot take the lock {path} of {stage}: {error.strerror}") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -142,20 +177,20 @@ def _stage_lock(stage: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _stage(path: Path, content: Content) -> Path:
-    """Write ``content`` to a new temporary sibling of ``path``, after removing the leftovers of
-    earlier writes of ``path`` that were killed (the stage lock is held, so none is running)."""
+def _stage(path: Path, content: Content, staged: dict[Path, Path]) -> None:
+    """Write ``content`` to a new temporary sibling of ``path``, recorded in ``staged`` before
+    anything is written to it (so that a failed write leaves nothing behind), after removing
+    the leftovers of earlier writes of ``path`` that were killed (the stage lock is held, so
+    none is running)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for leftover in path.parent.glob(f"{TEMPORARY_PREFIX}{path.name}.*"):
         _remove(leftover)
+    staged[path] = _temporary_sibling(path, directory=not isinstance(content, str))
     if isinstance(content, str):
-        temporary = _temporary_sibling(path, directory=False)
-        temporary.write_text(content)
+        staged[path].write_text(content)
     else:
-        temporary = _temporary_sibling(path, directory=True)
         for filename, data in content.items():
-            (temporary / filename).write_bytes(data)
-    return temporary
+            (staged[path] / filename).write_bytes(data)
 
 
 def _put_in_place(temporary: Path, path: Path) -> None:

@@ -16,12 +16,20 @@ from typing import Any, TypeVar
 from featviz import validation
 from featviz.errors import InputError
 from featviz.evaluate import MAX_VIEWS
-from featviz.objectives import L2, Objective, TotalVariation, class_objective
-from featviz.optimize import MAX_VIEW_SIZE, OptimizationConfig, check_batch
-from featviz.stages.keys import read_params_file, safe_key
+from featviz.models import IMAGENET_CLASSES, imagenet_classes_known
+from featviz.objectives import (
+    L2,
+    Objective,
+    TotalVariation,
+    check_penalty_weight,
+    class_objective,
+)
+from featviz.optimize import MAX_SEED, MAX_VIEW_SIZE, OptimizationConfig, check_batch
+from featviz.stages.keys import ParamsFile, read_params_file, safe_key
 from featviz.stages.unit_specs import unit_from_spec, unit_stem
 from featviz.transforms import Augmentation
 from featviz.units import Unit
+from featviz.validation import quoted
 
 VARIANTS = ("plain", "augmented")
 SECTIONS = ("models", "class_sets", "unit_sets", "grid", "generate", *VARIANTS, "units",
@@ -60,22 +68,23 @@ class Params:
     unit_penalty: Objective | None
     unit_optimization: OptimizationConfig
     unit_augmentation: Augmentation
+    source: ParamsFile
 
     def model(self, key: str) -> ModelEntry:
         if key not in self.models:
-            raise InputError(f"unknown model key {key!r}: params.yaml models has "
+            raise InputError(f"unknown model key {quoted(key)}: params.yaml models has "
                              f"{', '.join(self.models)}")
         return self.models[key]
 
     def class_set(self, key: str) -> list[int]:
         if key not in self.class_sets:
-            raise InputError(f"unknown class set {key!r}: params.yaml class_sets has "
+            raise InputError(f"unknown class set {quoted(key)}: params.yaml class_sets has "
                              f"{', '.join(self.class_sets)}")
         return self.class_sets[key]
 
     def unit_set(self, key: str) -> list[Unit]:
         if key not in self.unit_sets:
-            raise InputError(f"unknown unit set {key!r}: params.yaml unit_sets has "
+            raise InputError(f"unknown unit set {quoted(key)}: params.yaml unit_sets has "
                              f"{', '.join(self.unit_sets) or 'none'}")
         return self.unit_sets[key]
 
@@ -90,7 +99,8 @@ class Params:
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
-    raw = read_params_file(Path(path))
+    source = read_params_file(Path(path))
+    raw = source.raw
     _check_keys(raw, SECTIONS, "params.yaml", required=SECTIONS)
     models = {safe_key(key, "models"): _model_entry(key, value)
               for key, value in _mapping(raw, "models").items()}
@@ -131,14 +141,27 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     _check_keys(cross, ("views", "seed", "extra_evaluators"), "cross_evaluate",
                 required=("views", "seed"))
     views = validation.integer(cross["views"], "cross_evaluate.views", 1, MAX_VIEWS)
-    seed = validation.integer(cross["seed"], "cross_evaluate.seed", minimum=0)
+    seed = validation.integer(cross["seed"], "cross_evaluate.seed", 0, MAX_SEED)
     extra = _key_list(cross.get("extra_evaluators") or [], "cross_evaluate.extra_evaluators",
                       models, allow_empty=True)
     params = Params(models, class_sets, grid_models, grid_class_sets, objectives, optimizations,
                     augmentations, views, seed, extra, unit_sets, grid_unit_sets, unit_penalty,
-                    unit_optimization, unit_augmentation)
+                    unit_optimization, unit_augmentation, source)
     _check_batches(params)
+    _check_class_indices(params)
     return params
+
+
+def _check_class_indices(params: Params) -> None:
+    """Class indices fit every ImageNet model that reads them, before any model loads."""
+    for key in params.evaluators:
+        if not imagenet_classes_known(params.models[key].name):
+            continue
+        for class_set in params.grid_class_sets:
+            for target in params.class_sets[class_set]:
+                if target >= len(IMAGENET_CLASSES):
+                    raise InputError(f"class_sets.{class_set}: class index {target} is outside "
+                                     f"0..{len(IMAGENET_CLASSES) - 1} of model {key} (ImageNet)")
 
 
 def _check_batches(params: Params) -> None:
@@ -158,13 +181,13 @@ def _check_batches(params: Params) -> None:
 
 def _unit_list(value: Any, where: str) -> list[Unit]:
     if not isinstance(value, list) or not value:
-        raise InputError(f"{where} must be a non-empty list of units, got {value!r}")
+        raise InputError(f"{where} must be a non-empty list of units, got {quoted(value)}")
     units = [prefixed(f"{where}[{i}]", lambda: unit_from_spec(spec))
              for i, spec in enumerate(value)]
     stems = [unit_stem(unit, i) for i, unit in enumerate(units)]
     repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
     if repeated:
-        raise InputError(f"{where} lists a unit twice: {', '.join(repeated)}")
+        raise InputError(f"{where} lists a unit twice: {quoted(repeated[0])}")
     return units
 
 
@@ -172,7 +195,7 @@ def _penalty(settings: dict, where: str) -> Objective | None:
     """The weighted L2 and total-variation penalties the units section asks for, or None."""
     terms = []
     for key, penalty in (("l2", L2()), ("tv", TotalVariation())):
-        weight = validation.number(settings.get(key, 0.0), f"{where}.{key}", minimum=0)
+        weight = check_penalty_weight(settings.get(key, 0.0), f"{where}.{key}")
         if weight:
             terms.append(weight * penalty)
     return sum(terms) if terms else None
@@ -200,46 +223,56 @@ def _mapping(parent: dict, key: str, where: str | None = None) -> dict:
     value = parent[key]
     name = f"{where}.{key}" if where else key
     if not isinstance(value, dict) or not value:
-        raise InputError(f"{name} must be a non-empty mapping, got {value!r}")
+        raise InputError(f"{name} must be a non-empty mapping, got {quoted(value)}")
     return value
 
 
 def _model_entry(key: str, value: Any) -> ModelEntry:
     where = f"models.{key}"
     if not isinstance(value, dict):
-        raise InputError(f"{where} must be a mapping with a 'name', got {value!r}")
+        raise InputError(f"{where} must be a mapping with a 'name', got {quoted(value)}")
     _check_keys(value, MODEL_KEYS, where, required=("name",))
     name = value["name"]
     if not isinstance(name, str):
-        raise InputError(f"{where}.name must be a model name (see `featviz models`), got {name!r}")
+        raise InputError(f"{where}.name must be a model name (see `featviz models`), "
+                         f"got {quoted(name)}")
     view_size = value.get("view_size")
     if view_size is not None:
         validation.integer(view_size, f"{where}.view_size", 32, MAX_VIEW_SIZE)
     weights = value.get("weights")
     if weights is not None and not isinstance(weights, str):
-        raise InputError(f"{where}.weights must be a string or null, got {weights!r}")
+        raise InputError(f"{where}.weights must be a string or null, got {quoted(weights)}")
     return ModelEntry(key, name, weights, view_size)
 
 
 def _class_list(value: Any, where: str) -> list[int]:
     if not isinstance(value, list) or not value:
-        raise InputError(f"{where} must be a non-empty list of class indices, got {value!r}")
+        raise InputError(f"{where} must be a non-empty list of class indices, got {quoted(value)}")
     for i, item in enumerate(value):
         validation.integer(item, f"{where}[{i}]", minimum=0)
     if len(set(value)) != len(value):
-        raise InputError(f"{where} has duplicate class indices: {value}")
+        raise InputError(f"{where} lists class {_first_repeated(value)} twice")
     return list(value)
 
 
 def _key_list(value: Any, where: str, known: dict, allow_empty: bool = False) -> list[str]:
     if not isinstance(value, list) or (not value and not allow_empty):
-        raise InputError(f"{where} must be a list of keys, got {value!r}")
+        raise InputError(f"{where} must be a list of keys, got {quoted(value)}")
     for item in value:
         if not isinstance(item, str) or item not in known:
-            raise InputError(f"{where}: unknown key {item!r}: use one of {', '.join(known)}")
+            raise InputError(f"{where}: unknown key {quoted(item)}: use one of {', '.join(known)}")
     if len(set(value)) != len(value):
-        raise InputError(f"{where} lists a key twice: {value}")
+        raise InputError(f"{where} lists {quoted(_first_repeated(value))} twice")
     return list(value)
+
+
+def _first_repeated(values: list) -> object:
+    seen = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    raise ValueError("no value is repeated")
 
 
 def prefixed(where: str, build: Callable[[], T]) -> T:

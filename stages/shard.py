@@ -65,8 +65,11 @@ def split(costs: list[StageCost], workers: int) -> list[list[StageCost]]:
     return [sorted(shard, key=lambda stage: order[stage.name]) for shard in shards]
 
 
+MAX_WORKERS = 4096  # more than any grid has stages to spread
+
+
 def check_workers(workers: int, index: int | None = None) -> None:
-    validation.integer(workers, "--workers", minimum=1)
+    validation.integer(workers, "--workers", 1, MAX_WORKERS)
     if index is not None:
         validation.integer(index, "--index", 0, workers - 1)
 

@@ -27,6 +27,7 @@ from featviz.units import (
     TokenFeature,
     Unit,
 )
+from featviz.validation import quoted
 
 # kind -> (required keys, optional keys)
 KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -47,7 +48,7 @@ MAX_VECTOR = 65536
 def unit_from_spec(spec: Any) -> Unit:
     if not isinstance(spec, dict) or not spec:
         raise InputError(f"a unit must be a mapping such as {{layer: blocks.4, channel: 17}}, "
-                         f"got {spec!r}")
+                         f"got {quoted(spec)}")
     kind = _kind(spec)
     required, optional = KIND_KEYS[kind]
     keys = set(spec) - {"kind"}
@@ -80,7 +81,7 @@ def _value(key: str, value: Any) -> Any:
     if key == "layer":
         if not isinstance(value, str) or not LAYER_PATTERN.fullmatch(value):
             raise InputError(f"layer must be a module name such as blocks.4 (letters, digits, "
-                             f"_ and dots; `featviz layers MODEL` lists them), got {value!r}")
+                             f"_ and dots; `featviz layers MODEL` lists them), got {quoted(value)}")
         return value
     if key in INDEX_KEYS:
         return validation.integer(value, key, minimum=0)
@@ -90,9 +91,9 @@ def _value(key: str, value: Any) -> Any:
         return validation.integer(value, "token ('cls', 'mean' or a token index)", minimum=0)
     if key == "vector":
         if not isinstance(value, list) or not 0 < len(value) <= MAX_VECTOR:
-            raise InputError(f"vector must be a list of numbers, got {value!r}")
-        return [validation.number(item, "vector entry") for item in value]
-    return validation.number(value, key, minimum=0)  # cosine_power
+            raise InputError(f"vector must be a list of numbers, got {quoted(value)}")
+        return value  # Direction checks its entries
+    return value  # cosine_power: Direction checks it
 
 
 def unit_stem(unit: Unit, position: int) -> str:

@@ -7,8 +7,10 @@ out: it only parses arguments and hands over to the stage's module.
 """
 
 import ast
+import inspect
 import subprocess
 import sys
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -54,20 +56,17 @@ def featviz_closure(module: str) -> set[Path]:
 
 def command_modules() -> dict[str, str]:
     """featviz command name -> the stage module its function in featviz/cli.py imports."""
+    from featviz.cli import app
+
     commands = {}
-    for node in ast.walk(ast.parse((REPO / "featviz/cli.py").read_text())):
-        if not isinstance(node, ast.FunctionDef):
-            continue
-        names = [d.args[0].value for d in node.decorator_list
-                 if isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "command"]
-        stage_imports = [m for m in imported_modules_of(node) if m.startswith("featviz.stages.")]
-        if names and stage_imports:
-            commands[names[0]] = stage_imports[0]
+    for command in app.registered_commands:
+        source = textwrap.dedent(inspect.getsource(command.callback))
+        stage_imports = [node.module for node in ast.walk(ast.parse(source))
+                         if isinstance(node, ast.ImportFrom) and node.module
+                         and node.module.startswith("featviz.stages.")]
+        if stage_imports:
+            commands[command.name] = stage_imports[0]
     return commands
-
-
-def imported_modules_of(function: ast.FunctionDef) -> list[str]:
-    return [n.module for n in ast.walk(function) if isinstance(n, ast.ImportFrom) and n.module]
 
 
 def test_every_stage_depends_on_exactly_the_modules_its_command_imports():

@@ -6,7 +6,14 @@ import torchvision
 from safetensors.torch import save_file
 
 from featviz.errors import InputError, WeightsUnavailableError
-from featviz.models import IMAGENET_CLASSES, load_model, parse_model_name, weights_available
+from featviz.efficientnet_lite import EfficientNetLite
+from featviz.models import (
+    IMAGENET_CLASSES,
+    load_model,
+    load_state_dict_file,
+    parse_model_name,
+    weights_available,
+)
 
 
 def photo(array, size):
@@ -154,3 +161,32 @@ def test_a_pickle_payload_is_refused_and_never_runs(tmp_path):
     with pytest.raises(InputError, match="cannot read weights file .*evil.pt: UnpicklingError"):
         load_model("resnet18", weights=str(path))
     assert not canary.exists()
+
+
+def test_a_state_dict_that_does_not_fit_names_its_tensors(tmp_path):
+    import torchvision
+
+    state = torchvision.models.resnet18().state_dict()
+    state["fc.weight"] = torch.zeros(5, 512)
+    state.pop("layer1.0.conv1.weight")
+    state["extra.bias"] = torch.zeros(2)
+    path = tmp_path / "five_classes.pt"
+    torch.save(state, path)
+    with pytest.raises(InputError, match="five_classes.pt does not fit model 'resnet18': tensors "
+                                         "1 missing: layer1.0.conv1.weight; 1 unexpected: "
+                                         "extra.bias; 1 of another shape: fc.weight \\(5, 512\\)"):
+        load_model("resnet18", weights=str(path))
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_a_weights_file_holding_nan_is_refused(tmp_path, suffix):
+    state = EfficientNetLite(0).state_dict()
+    state["conv_stem.weight"][0, 0, 0, 0] = float("nan")
+    path = tmp_path / f"nan{suffix}"
+    if suffix == ".pt":
+        torch.save(state, path)
+    else:
+        from safetensors.torch import save_file
+        save_file(state, str(path))
+    with pytest.raises(InputError, match="tensor 'conv_stem.weight' holds NaN or infinite"):
+        load_state_dict_file(path)

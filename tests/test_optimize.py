@@ -125,7 +125,7 @@ def test_non_finite_objective_names_the_class(lite0):
 
 @pytest.mark.parametrize(
     "classes, message", [([1000], "outside 0..999"), ([-1], "outside 0..999"), ([], "no classes"),
-                         ([3, 3], "duplicates"), (["cat"], "not an integer")],
+                         ([3, 3], "lists class 3 twice"), (["cat"], "not an integer")],
 )
 def test_bad_classes_are_clear_errors(lite0, classes, message):
     with pytest.raises(InputError, match=message):

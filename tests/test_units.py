@@ -289,3 +289,15 @@ def test_extra_tokens_of_a_distilled_deit_are_not_patches():
                                       TokenFeature("norm_pre", 3, "cls")], images)
     torch.testing.assert_close(scores[:, 0], tokens[:, 2:, 3].mean(dim=1))
     torch.testing.assert_close(scores[:, 1], tokens[:, 0, 3])
+
+
+def test_an_mlp_neuron_out_of_range_is_called_a_neuron(vit):
+    name, model = vit
+    with pytest.raises(InputError, match="mlp_neuron\\(1, 100000, token=mean\\): neuron must be "
+                                         "an integer from 0 to"):
+        input_gradient(model, MlpNeuron(1, 100_000))
+
+
+def test_layers_at_a_size_the_network_cannot_take_is_an_input_error():
+    with pytest.raises(InputError, match="model vit_b_16 cannot take 40 x 40 inputs"):
+        layers(load_model("vit_b_16", RANDOM_WEIGHTS), 40)

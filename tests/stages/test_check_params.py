@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from featviz.cli import app
-from tests.conftest import tiny_params, write_params
+from tests.conftest import run, tiny_params, write_params
 
 runner = CliRunner()
 
@@ -80,3 +80,25 @@ def test_dvc_repro_stops_at_a_hostile_key_before_any_shell_sees_it(project, cana
     assert "Running stage 'generate-" not in done.stdout
     assert_untouched(canary)
     assert not (project / "INJECTED").exists() and not (project / "data/generated").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", range(3))
+def test_no_key_reaches_a_shell_even_past_a_stale_gate(project, canary, which):
+    """`dvc repro --single-item` skips check-params, and its output may be left from an earlier
+    pass: the commands themselves hold no key (featviz reads DVC_STAGE), so nothing runs."""
+    run("dvc", "repro", "check-params", cwd=project)
+    key = hostile_key(canary, which)
+    params = tiny_params()
+    params["models"][key] = {"name": "efficientnet_lite0"}
+    params["grid"]["models"] = [key]
+    write_params(project, params)
+    run("git", "add", "-A", cwd=project)
+    run("git", "commit", "-qm", "hostile params", cwd=project)  # dvc exp run needs a commit
+    for command in (["dvc", "repro", "--single-item", f"generate-plain@{key}-tiny"],
+                    ["dvc", "exp", "run", "--single-item", f"generate-augmented@{key}-tiny"]):
+        done = subprocess.run(command, cwd=project, capture_output=True, text=True)
+        assert done.returncode != 0
+        assert "is not allowed: use letters, digits and underscores" in done.stdout + done.stderr
+    assert_untouched(canary)
+    assert not (project / "INJECTED").exists()

@@ -2,6 +2,7 @@ import json
 import shutil
 
 import pandas as pd
+from PIL import Image
 from typer.testing import CliRunner
 
 from featviz.cli import app
@@ -75,3 +76,14 @@ def test_corrupt_image_exits_2_naming_the_file(project):
     result = runner.invoke(app, ["cross-evaluate"])
     assert result.exit_code == 2 and "cannot read image file" in result.output
     assert "1_goldfish.png" in result.output
+
+
+def test_a_jpeg_named_png_exits_2_naming_it(project):
+    params = tiny_params(grid_models=MODELS[:1])
+    write_params(project, params)
+    generate_all(project, MODELS[:1])
+    path = project / "data/generated/plain/efficientnet_lite0-tiny/1_goldfish.png"
+    Image.open(path).convert("RGB").save(path, format="JPEG")
+    result = runner.invoke(app, ["cross-evaluate"])
+    assert result.exit_code == 2 and "1_goldfish.png is JPEG, not a PNG" in result.output
+    assert not (project / "metrics/cross_eval.json").exists()

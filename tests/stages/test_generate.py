@@ -78,7 +78,8 @@ def test_invalid_params_value_exits_2(project):
     params["generate"]["copies"] = 0
     write_params(project, params)
     result = invoke("generate-augmented", "--model", "efficientnet_lite0", "--class-set", "tiny")
-    assert result.exit_code == 2 and "generate: copies must be a positive integer" in result.output
+    assert result.exit_code == 2
+    assert "generate: copies must be an integer from 1 to 1024" in result.output
     assert_no_outputs(project)
 
 
@@ -215,3 +216,108 @@ def test_a_run_killed_while_writing_leaves_an_incomplete_set_that_the_next_run_r
     assert not list(project.rglob(".featviz-tmp-*"))
     assert len(list((folder / "efficientnet_lite0-tiny").iterdir())) == 24
     assert (project / "metrics/generate/plain/efficientnet_lite0-tiny.json").exists()
+
+
+def test_under_dvc_the_grid_point_comes_from_the_stage_name(project, monkeypatch):
+    """dvc.yaml's commands hold no params key: DVC names the stage in DVC_STAGE."""
+    monkeypatch.setenv("DVC_STAGE", "generate-augmented@efficientnet_lite0-tiny")
+    assert invoke("generate-augmented").exit_code == 0
+    assert (project / "metrics/generate/augmented/efficientnet_lite0-tiny.json").exists()
+    monkeypatch.setenv("DVC_STAGE", "report")
+    result = invoke("generate-augmented")
+    assert result.exit_code == 2 and "DVC_STAGE is 'report', not a generate-augmented@" \
+        in result.output
+    monkeypatch.delenv("DVC_STAGE")
+    result = invoke("generate-plain", "--model", "efficientnet_lite0")
+    assert result.exit_code == 2 and "give both --model and --class-set" in result.output
+
+
+def test_a_view_size_the_architecture_cannot_take_exits_2(project):
+    params = tiny_params(grid_models=("vit_b_16",))
+    params["models"]["vit_b_16"].update(weights="random", view_size=40)
+    write_params(project, params)
+    result = invoke("generate-plain", "--model", "vit_b_16", "--class-set", "tiny")
+    assert result.exit_code == 2, result.output
+    assert "model vit_b_16 cannot take 40 x 40 inputs" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert_no_outputs(project)
+
+
+def test_a_batch_beyond_the_free_memory_exits_2_before_it_is_allocated(project, monkeypatch):
+    """The model's own input size counts (224 for Lite0), not only the image size."""
+    monkeypatch.setattr("featviz.memory.free_bytes", lambda device: 8 << 30)
+    params = tiny_params(class_sets={"tiny": list(range(1000))})
+    params["models"]["efficientnet_lite0"]["view_size"] = None
+    write_params(project, params)
+    result = invoke("generate-plain", "--model", "efficientnet_lite0", "--class-set", "tiny")
+    assert result.exit_code == 2, result.output
+    assert "1000 images optimized at once through 224 x 224 views of efficientnet_lite0 need " \
+        "about" in result.output and "8.0 GiB free" in result.output
+    assert_no_outputs(project)
+
+
+def test_empty_weights_are_an_error_for_every_model(project):
+    for name in ("efficientnet_lite0", "resnet18"):
+        params = tiny_params(grid_models=(name,))
+        params["models"][name]["weights"] = ""
+        write_params(project, params)
+        result = invoke("generate-plain", "--model", name, "--class-set", "tiny")
+        assert result.exit_code == 2 and f"empty weights for {name}: use null" in result.output
+
+
+def start_and_kill_dvc_repro(project, params: dict, shell: str):
+    """Start `dvc repro` of the plain grid point under ``shell``, kill it once featviz runs;
+    the featviz process it leaves."""
+    psutil = pytest.importorskip("psutil")
+    write_params(project, params)
+    run_command("dvc", "repro", "check-params", cwd=project)
+    dvc = subprocess.Popen(["dvc", "repro", "--single-item", PLAIN_STAGE], cwd=project,
+                           env={**os.environ, "SHELL": shell}, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    featviz = wait_for_child(psutil.Process(dvc.pid), "generate-plain")
+    time.sleep(3)  # past its start, into the optimization
+    dvc.kill()
+    dvc.wait()
+    return featviz
+
+
+PLAIN_STAGE = "generate-plain@efficientnet_lite0-tiny"
+
+
+@pytest.mark.slow
+def test_a_stage_ends_with_the_dvc_repro_that_ran_it(project):
+    """bash hands a single command over to featviz, whose parent is then DVC itself."""
+    params = tiny_params()
+    params["generate"].update(steps=5000, patience=None)
+    featviz = start_and_kill_dvc_repro(project, params, "/bin/bash")
+    featviz.wait(timeout=10)  # 5000 steps would take minutes
+
+
+@pytest.mark.slow
+def test_a_stage_orphaned_by_a_killed_dvc_repro_never_overwrites_a_newer_run(project):
+    """dash stays between DVC and featviz, so the orphan runs on; when it would write, the
+    params file has changed, and it writes nothing."""
+    params = tiny_params()
+    params["generate"].update(steps=800, patience=None)
+    orphan = start_and_kill_dvc_repro(project, params, "/bin/sh")
+    params["generate"].update(steps=3)
+    write_params(project, params)
+    run_command("dvc", "repro", "--single-item", PLAIN_STAGE, cwd=project)
+    assert orphan.is_running()
+    orphan.wait(timeout=300)
+    assert json.loads(run_command("dvc", "status", "--json", PLAIN_STAGE, cwd=project)) == {}
+
+
+def wait_for_child(parent, word: str):
+    for _ in range(600):
+        for child in parent.children(recursive=True):
+            if any(word in part for part in child.cmdline()):
+                return child
+        time.sleep(0.05)
+    raise AssertionError(f"no child process running {word}")
+
+
+def run_command(*command: str, cwd) -> str:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

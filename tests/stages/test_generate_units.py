@@ -70,5 +70,5 @@ def test_a_unit_set_may_not_list_a_unit_twice(tmp_path):
     params = tiny_params()
     params["unit_sets"]["lite"] = [{"layer": "a", "channel": 1}, {"layer": "a", "channel": 1}]
     write_params(tmp_path, params)
-    with pytest.raises(InputError, match="unit_sets.lite lists a unit twice: a_channel_1"):
+    with pytest.raises(InputError, match="unit_sets.lite lists a unit twice: 'a_channel_1'"):
         load_params(tmp_path / "params.yaml")

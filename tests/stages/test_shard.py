@@ -77,9 +77,11 @@ def featviz(*arguments: str, cwd) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--workers", "0", "--index", "0"], "--workers must be a positive integer, got 0"),
+    (["--workers", "0", "--index", "0"], "--workers must be an integer from 1 to 4096, got 0"),
     (["--workers", "2", "--index", "2"], "--index must be an integer from 0 to 1, got 2"),
     (["--workers", "2", "--index", "-1"], "--index must be an integer from 0 to 1, got -1"),
+    (["--workers", "1000000000000000000000", "--index", "0"],
+     "--workers must be an integer from 1 to 4096, got 1000000000000000000000"),
 ])
 def test_shard_refuses_bad_workers_and_index(tmp_path, arguments, message):
     write_params(tmp_path, tiny_params())
