@@ -134,7 +134,7 @@ def featviz_time_to_quality(model_name: str, classes: list[int], device: str) ->
                       OptimizationConfig(device=device),
                       progress=lambda p: stamps.__setitem__(p.step, time.perf_counter() - start))
     reached_at = {}
-    for c in result.classes:
+    for c in result.targets:
         reached_at[c.target] = next(
             (point.step for point in c.history if point.p_target >= QUALITY), None)
     all_reached = all(step is not None for step in reached_at.values())

@@ -31,7 +31,7 @@ def main() -> None:
         result = optimize(model, REFERENCE_CLASSES, class_objective("logit"), Augmentation(),
                           config)
         steps = {c.target: next((p.step for p in c.history if p.p_target >= QUALITY), None)
-                 for c in result.classes}
+                 for c in result.targets}
         reached = sorted(s for s in steps.values() if s is not None)
         report[kind] = {
             "steps_to_quality": steps,

@@ -97,7 +97,7 @@ def layers_command(
     weights, so nothing downloads."""
     from featviz import validation
     from featviz.models import RANDOM_WEIGHTS, load_model
-    from featviz.units import layers, transformer_blocks
+    from featviz.units import layers
 
     def show() -> None:
         validation.integer(size, "--size", 0, MAX_LAYERS_SIZE)
@@ -107,10 +107,11 @@ def layers_command(
             table.add_row(info.name, " x ".join(map(str, info.shape)), info.layout)
         console = Console()
         console.print(table)
-        blocks = transformer_blocks(classifier.net)
+        blocks = classifier.family.transformer_blocks(classifier.net)
         if blocks:
             console.print(f"mlp_neuron and head units take a block index 0..{len(blocks) - 1} "
-                          f"({blocks[0][0]} ..., {blocks[0][1]} heads each)", highlight=False)
+                          f"({blocks[0].name} ..., {blocks[0].heads} heads each)",
+                          highlight=False)
 
     _run(show)
 

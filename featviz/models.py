@@ -31,6 +31,7 @@ from torch import nn
 from featviz import imagenet
 from featviz.efficientnet_lite import INPUT_SIZES, EfficientNetLite
 from featviz.errors import InputError, WeightsUnavailableError
+from featviz.families import EfficientNetLiteFamily, Family, TimmFamily, TorchvisionFamily
 from featviz.folding import fold_batch_norms
 from featviz.validation import quoted
 
@@ -49,10 +50,13 @@ TORCHVISION_ALIASES = ("resnet18", "resnet50", "vit_b_16")
 RANDOM_WEIGHTS = "random"
 WEIGHT_FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 DOWNLOAD_TIMEOUT_S = 30
+MAX_VIEW_SIZE = 1024  # the side of the views a model is given
 
 
 class Classifier(nn.Module):
-    """A frozen ImageNet-style classifier whose input is RGB in [0, 1] at ``input_size``.
+    """A frozen classifier whose input is RGB in [0, 1] at ``input_size``, normalized by
+    ``mean`` and ``std`` inside; ``family`` is what featviz knows of the network's kind
+    (``featviz.families``).
 
     Its batch norms are folded into the convolutions before them (see ``featviz.folding``).
     """
@@ -65,9 +69,11 @@ class Classifier(nn.Module):
         std: tuple[float, float, float],
         input_size: int,
         class_names: list[str],
+        family: Family | None = None,
     ) -> None:
         super().__init__()
         self.name = name
+        self.family = family or Family()
         net.requires_grad_(False).eval()
         generator = torch.Generator().manual_seed(0)
         self.net = fold_batch_norms(net, torch.rand((1, 3, input_size, input_size),
@@ -296,7 +302,8 @@ def _load_embedded(name: str, arch: str, weights: str | None) -> Classifier:
             f"embedded ImageNet weights, or use '{RANDOM_WEIGHTS}' or a path to a state dict "
             f"file ({', '.join(WEIGHT_FILE_SUFFIXES)})")
     size = INPUT_SIZES[EMBEDDED[name]]
-    return Classifier(name, net, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), size, IMAGENET_CLASSES)
+    return Classifier(name, net, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), size, IMAGENET_CLASSES,
+                      EfficientNetLiteFamily())
 
 
 def _load_by_position(net: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -358,6 +365,7 @@ def _load_torchvision(name: str, arch: str, weights: str | None) -> Classifier:
         tuple(preprocessing.std),
         preprocessing.crop_size[0],
         list(reference.meta["categories"]),
+        TorchvisionFamily(),
     )
 
 
@@ -416,7 +424,7 @@ def _load_timm(name: str, arch: str, weights: str | None) -> Classifier:
     class_names = IMAGENET_CLASSES if num_classes == 1000 else [str(i) for i in range(num_classes)]
     return Classifier(
         name, net, tuple(config["mean"]), tuple(config["std"]), config["input_size"][-1],
-        class_names,
+        class_names, TimmFamily(),
     )
 
 

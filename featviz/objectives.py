@@ -1,14 +1,20 @@
 """Objectives: per-sample scores to maximize, composable with + - and * into readable sums.
 
 An objective is called with the model's ``logits`` (n, classes) on the augmented views, the
-rendered ``images`` (n, 3, H, W) before augmentation, and the ``targets`` (n,) class indices,
+rendered ``images`` (n, 3, H, W) before augmentation, and the ``targets`` (n,) of the samples,
 and returns one score per sample. Regularizers are penalties, so they enter with a minus sign:
 ``ClassLogit() - 0.001 * L2()`` is the reference's objective.
+
+What a target is belongs to the objective that reads it (a ``Targeted`` one): a class index for
+the class objectives, an index into a list of units for featviz.units' objective. A sum holds at
+most one kind of target; penalties read none. The engine asks the targeted part to check the
+targets, to name one in a message, and for the probability of a class target (None for units).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 
@@ -16,24 +22,20 @@ from featviz import validation
 from featviz.errors import InputError
 from featviz.models import Classifier, check_classes
 
+Scores = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
 
 class Objective:
-    """``targets`` are class indices for class objectives ("class"), indices into a list of
-    units for featviz.units' objective ("unit"); penalties read no targets (None)."""
-
     name: str
-    target_kind: str | None = None
+
+    @property
+    def targeted(self) -> Targeted | None:
+        """The part of the objective that reads the targets, if any."""
+        return None
 
     def attached(self, model: Classifier) -> contextlib.AbstractContextManager:
         """Whatever the objective must hook into ``model`` while it optimizes (nothing here)."""
         return contextlib.nullcontext()
-
-    def check_targets(self, model: Classifier, targets: list[int]) -> None:
-        check_classes(model, targets)
-
-    def describe(self, model: Classifier, target: int) -> str:
-        """The target in words, for messages."""
-        return f"class {target} ({model.class_names[target]})"
 
     def __call__(
         self, logits: torch.Tensor, images: torch.Tensor, targets: torch.Tensor
@@ -70,25 +72,60 @@ class Objective:
         return self.name
 
 
+class Targeted(Objective):
+    """An objective that reads the samples' targets. ``kind`` says what a target is; a sum may
+    not mix kinds."""
+
+    kind: str
+
+    @property
+    def targeted(self) -> Targeted:
+        return self
+
+    def check_targets(self, model: Classifier, targets: list[int]) -> None:
+        """An InputError for targets the objective cannot read."""
+
+    def describe(self, model: Classifier, target: int) -> str:
+        """The target in words, for messages."""
+        return f"target {target}"
+
+    def probability(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
+        """The softmax probability of each sample's target class, where a target is a class."""
+        return None
+
+
+class ClassObjective(Targeted):
+    """A score of each sample's target class."""
+
+    kind = "class"
+
+    def check_targets(self, model, targets):
+        check_classes(model, targets)
+
+    def describe(self, model, target):
+        return f"class {target} ({model.class_names[target]})"
+
+    def probability(self, logits, targets):
+        return logits.softmax(dim=1).gather(1, targets[:, None]).squeeze(1)
+
+
 def _terms(objective: Objective) -> list[Objective]:
     return list(objective.terms) if isinstance(objective, Sum) else [objective]
 
 
-class ClassLogit(Objective):
+class ClassLogit(ClassObjective):
     """The target class's logit (the reference's objective)."""
 
     name = "class_logit"
-    target_kind = "class"
 
     def __call__(self, logits, images, targets):
         return logits.gather(1, targets[:, None]).squeeze(1)
 
 
-class ClassLogSoftmax(Objective):
+class ClassLogSoftmax(ClassObjective):
     """log p(target): raises the target and lowers every other class."""
 
     name = "class_log_softmax"
-    target_kind = "class"
 
     def __call__(self, logits, images, targets):
         return logits.float().log_softmax(dim=1).gather(1, targets[:, None]).squeeze(1)
@@ -114,6 +151,31 @@ class TotalVariation(Objective):
         return dx + dy
 
 
+class Custom(Targeted):
+    """Any function of (logits, images, targets) that returns one score per sample, e.g.
+    ``lambda logits, images, targets: logits[:, 207]``; its targets are whatever it makes of
+    them (``targets=[0]`` for one image)."""
+
+    kind = "custom"
+
+    def __init__(self, scores: Scores, name: str | None = None) -> None:
+        self.scores = scores
+        self.name = name or getattr(scores, "__name__", "custom")
+
+    def __call__(self, logits, images, targets):
+        return self.scores(logits, images, targets)
+
+
+def as_objective(objective: Objective | Scores) -> Objective:
+    """An Objective as it is; a plain function wrapped in ``Custom``."""
+    if isinstance(objective, Objective):
+        return objective
+    if callable(objective):
+        return Custom(objective)
+    raise InputError(f"{validation.quoted(objective)} is neither an objective nor a function of "
+                     "(logits, images, targets)")
+
+
 class Scaled(Objective):
     def __init__(self, objective: Objective, weight: float) -> None:
         if isinstance(objective, Scaled):
@@ -123,16 +185,13 @@ class Scaled(Objective):
         inner = f"({objective.name})" if isinstance(objective, Sum) else objective.name
         prefix = {1.0: "", -1.0: "-"}.get(weight, f"{weight:g}*")
         self.name = prefix + inner
-        self.target_kind = objective.target_kind
+
+    @property
+    def targeted(self) -> Targeted | None:
+        return self.objective.targeted
 
     def attached(self, model):
         return self.objective.attached(model)
-
-    def check_targets(self, model, targets):
-        self.objective.check_targets(model, targets)
-
-    def describe(self, model, target):
-        return self.objective.describe(model, target)
 
     def __call__(self, logits, images, targets):
         return self.weight * self.objective(logits, images, targets)
@@ -140,18 +199,21 @@ class Scaled(Objective):
 
 class Sum(Objective):
     def __init__(self, terms: list[Objective]) -> None:
-        kinds = {term.target_kind for term in terms} - {None}
-        if len(kinds) > 1:
+        targeted = [term.targeted for term in terms if term.targeted is not None]
+        if len({part.kind for part in targeted}) > 1:
             raise InputError("a sum cannot mix class and unit objectives: their targets differ")
         self.terms = terms
-        self.target_kind = kinds.pop() if kinds else None
-        self._targeted = next((term for term in terms if term.target_kind), Objective())
+        self._targeted = targeted[0] if targeted else None
         self.name = terms[0].name
         for term in terms[1:]:
             if isinstance(term, Scaled) and term.weight < 0:
                 self.name += f" - {Scaled(term.objective, -term.weight).name}"
             else:
                 self.name += f" + {term.name}"
+
+    @property
+    def targeted(self) -> Targeted | None:
+        return self._targeted
 
     def __call__(self, logits, images, targets):
         return sum(term(logits, images, targets) for term in self.terms)
@@ -163,19 +225,11 @@ class Sum(Objective):
                 stack.enter_context(term.attached(model))
             yield
 
-    def check_targets(self, model, targets):
-        self._targeted.check_targets(model, targets)
 
-    def describe(self, model, target):
-        return self._targeted.describe(model, target)
-
-
-CLASS_OBJECTIVES: dict[str, type[Objective]] = {
+CLASS_OBJECTIVES: dict[str, type[ClassObjective]] = {
     "logit": ClassLogit,
     "log_softmax": ClassLogSoftmax,
 }
-
-
 # A penalty's weight: the reference's L2 is 0.001; past this the logit no longer counts.
 MAX_PENALTY_WEIGHT = 1000.0
 
@@ -184,14 +238,19 @@ def check_penalty_weight(weight: object, name: str) -> float:
     return validation.number(weight, name, minimum=0, maximum=MAX_PENALTY_WEIGHT)
 
 
+def penalties(l2: float = 0.0, tv: float = 0.0) -> Objective | None:
+    """The weighted L2 and total-variation penalties, to subtract (None when both are zero)."""
+    terms = [weight * penalty for name, weight, penalty in (("l2", l2, L2()),
+                                                             ("tv", tv, TotalVariation()))
+             if check_penalty_weight(weight, name)]
+    return sum(terms) if terms else None
+
+
 def class_objective(objective: str, l2: float = 0.0, tv: float = 0.0) -> Objective:
     """A class objective minus weighted L2 and total-variation penalties (zero weights drop)."""
     validation.choice(objective, "objective", CLASS_OBJECTIVES)
-    for name, weight in (("l2", l2), ("tv", tv)):
-        check_penalty_weight(weight, f"regularizer weight {name}")
-    composed = CLASS_OBJECTIVES[objective]()
-    if l2:
-        composed = composed - l2 * L2()
-    if tv:
-        composed = composed - tv * TotalVariation()
+    composed: Objective = CLASS_OBJECTIVES[objective]()
+    for name, weight, penalty in (("l2", l2, L2()), ("tv", tv, TotalVariation())):
+        if check_penalty_weight(weight, f"regularizer weight {name}"):
+            composed = composed - weight * penalty
     return composed

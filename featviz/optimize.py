@@ -1,13 +1,13 @@
-"""The activation-maximization engine: many classes in one batch, one forward/backward a step.
+"""The activation-maximization engine: many targets in one batch, one forward/backward a step.
 
-A target is a class (with a class objective) or a unit inside the network (with
-featviz.units' objective); the batch holds ``copies`` independently initialized images per
-target, and everything below said of classes holds for units alike. Every ``eval_every``
-steps each image is scored on a fixed set of views (the centered full view plus crops drawn once
-from the seed), so early stopping and the choice of the best image do not depend on one noisy
-random crop. A class whose score has not risen by ``min_delta`` for ``patience`` steps leaves
-the batch (with ``patience`` None every class runs all ``steps``). The best image per class is a
-detached copy taken at its best evaluation.
+A target is whatever the objective's targeted part reads: a class (with a class objective) or
+a unit inside the network (with featviz.units' objective). The batch holds ``copies``
+independently initialized images per target. Every ``eval_every`` steps each image is scored
+on a fixed set of views (the centered full view plus crops drawn once from the seed), so early
+stopping and the choice of the best image do not depend on one noisy random crop. A target
+whose score has not risen by ``min_delta`` for ``patience`` steps leaves the batch (with
+``patience`` None every target runs all ``steps``). The best image per target is a detached
+copy taken at its best evaluation.
 """
 
 from __future__ import annotations
@@ -24,9 +24,14 @@ from featviz import skip_gradient, validation
 from featviz.devices import autocast, check_device_name, resolve_device
 from featviz.errors import InputError, NonFiniteLossError
 from featviz.memory import check_batch_memory
-from featviz.models import Classifier, first_forward, is_out_of_memory
-from featviz.objectives import Objective
-from featviz.parameterizations import check_parameterization, make_parameterization
+from featviz.models import MAX_VIEW_SIZE, Classifier, first_forward, is_out_of_memory
+from featviz.objectives import Objective, Scores, Targeted, as_objective
+from featviz.parameterizations import (
+    MAX_IMAGE_SIZE,
+    MIN_IMAGE_SIZE,
+    Parameterization,
+    parameterization,
+)
 from featviz.transforms import CROP_RATIO, Augmentation, center_view, crop_matrices, warp
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -34,21 +39,20 @@ EVAL_CROP_SCALE = (0.5, 1.0)
 # The fixed evaluation crops come from a generator of their own, so that changing eval_views
 # does not change the random stream of the optimization itself.
 EVAL_SEED_OFFSET = 1
-MAX_VIEW_SIZE = 1024
 MAX_EVAL_VIEWS = 64
-MAX_BATCH = 1024  # images optimized at once: classes x copies
-# Pixels rendered and viewed per step: 1024 images at 256 x 256, or 64 at 1024 x 1024.
+MAX_BATCH = 1024  # images optimized at once: targets x copies
+# Pixels rendered per step: 1024 images at 256 x 256, or 64 at 1024 x 1024.
 MAX_BATCH_PIXELS = 1024 * 256 * 256
-MAX_SEED = 2**63 - 1
 MAX_STEPS = 100_000  # steps, eval_every and patience: days of a CPU at batch 1
 MAX_LR = 10.0
 
 
 @dataclass(frozen=True)
 class OptimizationConfig:
-    parameterization: str = "fourier"
-    # the fourier spectrum's scale, 1/frequency^fourier_decay (1: Lucid's)
-    fourier_decay: float = 1.0
+    """How to optimize. ``parameterization`` is a ``featviz.parameterizations`` kind with its
+    options (``Fourier(decay=1.5)``), or a kind's name for its defaults (``"fourier"``)."""
+
+    parameterization: Parameterization | str = "fourier"
     image_size: int = 256
     steps: int = 288
     copies: int = 1
@@ -65,7 +69,9 @@ class OptimizationConfig:
     device: str | None = None  # None: CUDA when available, else CPU
 
     def __post_init__(self) -> None:
-        check_parameterization(self.parameterization, self.image_size, self.fourier_decay)
+        if not isinstance(self.parameterization, Parameterization):
+            object.__setattr__(self, "parameterization", parameterization(self.parameterization))
+        validation.integer(self.image_size, "image_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
         for name in ("steps", "eval_every"):
             validation.integer(getattr(self, name), name, 1, MAX_STEPS)
         validation.integer(self.copies, "copies", 1, MAX_BATCH)
@@ -75,7 +81,7 @@ class OptimizationConfig:
         if self.lr is not None:
             validation.number(self.lr, "lr", positive=True, maximum=MAX_LR)
         validation.number(self.min_delta, "min_delta", minimum=0)
-        validation.integer(self.seed, "seed", 0, MAX_SEED)
+        validation.integer(self.seed, "seed", 0, validation.MAX_SEED)
         validation.number(self.skip_gradient, "skip_gradient", positive=True, maximum=1)
         if self.optimizer is not None:
             validation.choice(self.optimizer, "optimizer", OPTIMIZERS)
@@ -85,12 +91,13 @@ class OptimizationConfig:
             check_device_name(self.device)
 
 
-def check_batch(classes: int, config: OptimizationConfig) -> None:
-    """Refuse a batch far beyond any machine's memory before anything is allocated."""
-    images = classes * config.copies
+def check_batch(targets: int, config: OptimizationConfig) -> None:
+    """Refuse a batch far beyond any machine's memory before anything is allocated (the
+    engine measures what the model's views need once it knows the model)."""
+    images = targets * config.copies
     if images > MAX_BATCH:
         raise InputError(
-            f"{classes} classes x {config.copies} copies = {images} images in one batch, more "
+            f"{targets} classes x {config.copies} copies = {images} images in one batch, more "
             f"than {MAX_BATCH}: split the class set or lower copies")
     side = max(config.image_size, config.view_size or 0)
     if images * side * side > MAX_BATCH_PIXELS:
@@ -104,18 +111,18 @@ def check_batch(classes: int, config: OptimizationConfig) -> None:
 class HistoryPoint:
     step: int
     objective: float  # best copy's score on the fixed views
-    p_target: float | None  # best copy's softmax probability of the class, centered view
+    p_target: float | None  # best copy's softmax probability of its class, centered view
 
 
 @dataclass
-class ClassResult:
+class TargetResult:
     target: int
     image: torch.Tensor  # (3, H, W) in [0, 1], on the CPU
     objective: float
-    p_target: float | None  # None for a unit
+    p_target: float | None  # None where the target is no class (a unit)
     steps: int
     early_stopped: bool
-    seconds: float  # this class's share of the optimization time
+    seconds: float  # this target's share of the optimization time
     history: list[HistoryPoint] = field(default_factory=list)
     # (H, W) in [0, 1]: where the optimization pushed the best copy's pixels, as the gradient
     # magnitude summed over the steps (the MACO paper's transparency map), on the CPU
@@ -125,14 +132,15 @@ class ClassResult:
 
 @dataclass
 class OptimizationResult:
-    classes: list[ClassResult]
+    targets: list[TargetResult]
     seconds: float
     image_steps: int
     device: str
+    residual_branches_scaled: int  # by the skip gradient; 0 with the true gradient
 
     @property
     def images(self) -> torch.Tensor:
-        return torch.stack([result.image for result in self.classes])
+        return torch.stack([result.image for result in self.targets])
 
     @property
     def image_steps_per_second(self) -> float:
@@ -143,45 +151,173 @@ class OptimizationResult:
 class Progress:
     step: int
     steps: int
-    active_classes: int
-    total_classes: int
+    active_targets: int  # still optimized: the others stopped early
+    total_targets: int
 
 
-class _Scorer:
+def optimize(
+    model: Classifier,
+    targets: list[int],
+    objective: Objective | Scores,
+    augmentation: Augmentation,
+    config: OptimizationConfig = OptimizationConfig(),
+    progress: Callable[[Progress], None] | None = None,
+) -> OptimizationResult:
+    """Maximize ``objective`` for every target at once (class indices, indices into a unit
+    objective's units, or whatever a plain function of (logits, images, targets) reads);
+    see the module docstring."""
+    objective = as_objective(objective)
+    targeted = objective.targeted
+    if targeted is None:
+        raise InputError(f"objective {objective.name} reads no target: add a class or unit "
+                         "objective, or give a function of (logits, images, targets)")
+    targeted.check_targets(model, targets)
+    check_batch(len(targets), config)
+    run = _Run(model, targets, objective, targeted, config)
+    with objective.attached(model), \
+            skip_gradient.scaled(model.net, model.family, config.skip_gradient) as branches, \
+            _memory_errors_explained(run.samples, run.view_size):
+        for step in range(1, config.steps + 1):
+            scores = run.step(step, augmentation)
+            if progress is not None:
+                progress(Progress(step, config.steps, len(run.active), len(targets)))
+            if step % config.eval_every == 0 or step == config.steps:
+                run.evaluate(step, scores)
+                if not run.active:
+                    break
+    return run.result(branches)
+
+
+class _Run:
+    """One optimization's state: the images, their optimizer, the fixed views, the best
+    images, and each target's bookkeeping (``active``: the targets still optimized)."""
+
+    def __init__(self, model: Classifier, targets: list[int], objective: Objective,
+                 targeted: Targeted, config: OptimizationConfig) -> None:
+        self.model, self.targets, self.config = model, targets, config
+        self.objective, self.targeted = objective, targeted
+        self.device = resolve_device(config.device)
+        model.to(self.device)
+        self.view_size = config.view_size or model.input_size
+        self.samples = len(targets) * config.copies
+        check_batch_memory(model, self.samples, self.view_size, config.image_size, self.device)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.images = config.parameterization.build(self.samples, config.image_size,
+                                                    self.generator).to(self.device)
+        optimizer = OPTIMIZERS[config.optimizer or config.parameterization.default_optimizer]
+        self.optimizer = optimizer(self.images.parameters(),
+                                   lr=config.lr or config.parameterization.default_lr)
+        self.sample_targets = torch.tensor(targets, device=self.device).repeat_interleave(
+            config.copies)
+        self.fixed_views = _FixedViews(self, config)
+        self.best = _BestImages(self.samples, config.image_size, self.device)
+        self.runs = [_TargetRun() for _ in targets]
+        self.gradient_sum = torch.zeros(self.samples, config.image_size, config.image_size,
+                                        device=self.device)
+        self.active = list(range(len(targets)))
+        self.index = _sample_index(self.active, config.copies, self.device)
+        self.image_steps = 0
+        self.start = time.perf_counter()
+
+    def step(self, step: int, augmentation: Augmentation) -> torch.Tensor:
+        """One forward and backward pass of the active samples and an optimizer step; their
+        scores on this step's random views."""
+        step_start = time.perf_counter()
+        images = self.rendered()
+        images.retain_grad()
+        views = augmentation(images, self.view_size, self.generator)
+        with autocast(self.device):
+            logits = (self.model(views) if step > 1 else first_forward(self.model, views)).float()
+        scores = self.objective(logits, images, self.sample_targets[self.index])
+        self.optimizer.zero_grad(set_to_none=True)
+        (-scores.sum()).backward()
+        self.gradient_sum[self.index] += images.grad.abs().sum(dim=1)
+        self.optimizer.step()
+        self.image_steps += len(self.index)
+        share = (time.perf_counter() - step_start) / len(self.active)
+        for t in self.active:
+            self.runs[t].steps = step
+            self.runs[t].seconds += share
+        return scores
+
+    def rendered(self) -> torch.Tensor:
+        """The rendered images of the active samples; no indexing (and no scatter in the
+        backward pass) while every sample is active."""
+        images = self.images()
+        return images if len(self.index) == len(images) else images[self.index]
+
+    def evaluate(self, step: int, scores: torch.Tensor) -> None:
+        """Score the active images on the fixed views, keep each sample's best, and let the
+        targets that stopped improving leave."""
+        self.check_finite(scores)
+        with torch.no_grad():
+            images = self.rendered()
+        score, p_target = self.fixed_views(images, self.index)
+        self.check_finite(score)
+        self.best.update(self.index, score, p_target, images)
+        copies = self.config.copies
+        target_score = score.view(-1, copies).max(dim=1)
+        target_p = p_target.view(-1, copies).gather(1, target_score.indices[:, None]).squeeze(1)
+        points = zip(self.active, target_score.values.tolist(), target_p.tolist())
+        self.active = [t for t, value, p in points if not self.runs[t].record(
+            HistoryPoint(step, value, _number_or_none(p)), self.config)]
+        self.index = _sample_index(self.active, copies, self.device)
+
+    def check_finite(self, values: torch.Tensor) -> None:
+        values = values.detach()
+        bad = ~torch.isfinite(values)
+        if bad.any():
+            target = self.targeted.describe(self.model, int(self.sample_targets[self.index][bad][0]))
+            raise NonFiniteLossError(
+                f"the objective became {float(values[bad][0])} for {target}; lower the "
+                "learning rate or check the objective")
+
+    def result(self, branches: int) -> OptimizationResult:
+        copies = self.config.copies
+        results = []
+        for t, (target, run) in enumerate(zip(self.targets, self.runs)):
+            image, score, p = self.best.of_target(t, copies)
+            copy = self.best.best_copy(t, copies)
+            results.append(TargetResult(
+                target, image, score, p, run.steps, run.early_stopped, run.seconds, run.history,
+                _unit_range(self.gradient_sum[copy]),
+                self.best.images[t * copies:(t + 1) * copies].float().cpu()))
+        return OptimizationResult(results, time.perf_counter() - self.start, self.image_steps,
+                                  str(self.device), branches)
+
+
+class _FixedViews:
     """Scores images on fixed views: the centered view plus crops drawn once from the seed."""
 
-    def __init__(self, model, objective, targets, config, size, device):
+    def __init__(self, run: _Run, config: OptimizationConfig) -> None:
         generator = torch.Generator().manual_seed(config.seed + EVAL_SEED_OFFSET)
         crops = config.eval_views - 1
-        n = len(targets)
+        n = run.samples
         self.matrices = crop_matrices(n * crops, EVAL_CROP_SCALE, CROP_RATIO, generator)
         self.matrices = self.matrices.view(n, crops, 3, 3)
-        self.model, self.objective, self.targets = model, objective, targets
-        self.size, self.device = size, device
+        self.run = run
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, index: torch.Tensor):
-        """Mean objective over the views and p(target) on the centered view, per image."""
+        """Mean objective over the views and p(target) on the centered view (NaN where the
+        target is no class), per image."""
+        run = self.run
         crops = self.matrices.shape[1]
-        views = [center_view(images, self.size)]
+        views = [center_view(images, run.view_size)]
         if crops:
             repeated = images.repeat_interleave(crops, dim=0)
-            views.append(warp(repeated, self.matrices[index.cpu()].flatten(0, 1), self.size))
-        targets = self.targets[index]
-        with autocast(self.device):
-            logits = self.model(torch.cat(views)).float()
+            views.append(warp(repeated, self.matrices[index.cpu()].flatten(0, 1), run.view_size))
+        targets = run.sample_targets[index]
+        with autocast(run.device):
+            logits = run.model(torch.cat(views)).float()
         k = len(index)
-        center_logits = logits[:k]
         all_targets = torch.cat([targets, targets.repeat_interleave(crops)])
         all_images = torch.cat([images, images.repeat_interleave(crops, dim=0)])
-        scores = self.objective(logits, all_images, all_targets)
-        per_image = torch.cat(
-            [scores[:k, None], scores[k:].view(k, crops)], dim=1
-        ).mean(dim=1)
-        if self.objective.target_kind == "unit":
-            return per_image, torch.full_like(per_image, torch.nan)
-        p_target = center_logits.softmax(dim=1).gather(1, targets[:, None]).squeeze(1)
-        return per_image, p_target
+        scores = run.objective(logits, all_images, all_targets)
+        per_image = torch.cat([scores[:k, None], scores[k:].view(k, crops)], dim=1).mean(dim=1)
+        p_target = run.targeted.probability(logits[:k], targets)
+        return per_image, (torch.full_like(per_image, torch.nan) if p_target is None
+                           else p_target)
 
 
 class _BestImages:
@@ -200,20 +336,20 @@ class _BestImages:
         self.images[index] = torch.where(improved[:, None, None, None], images,
                                          self.images[index])
 
-    def best_copy(self, c: int, copies: int) -> int:
-        """The sample index of class ``c``'s best copy."""
-        return c * copies + int(self.score[c * copies:(c + 1) * copies].argmax())
+    def best_copy(self, t: int, copies: int) -> int:
+        """The sample index of target ``t``'s best copy."""
+        return t * copies + int(self.score[t * copies:(t + 1) * copies].argmax())
 
-    def of_class(self, c: int, copies: int) -> tuple[torch.Tensor, float, float | None]:
-        """The best copy of class ``c``: (image on the CPU, score, p_target)."""
-        i = self.best_copy(c, copies)
+    def of_target(self, t: int, copies: int) -> tuple[torch.Tensor, float, float | None]:
+        """The best copy of target ``t``: (image on the CPU, score, p_target)."""
+        i = self.best_copy(t, copies)
         image = self.images[i].float().cpu().clone()
         return image, float(self.score[i]), _number_or_none(float(self.p_target[i]))
 
 
 @dataclass
-class _ClassRun:
-    """One class's bookkeeping: steps, time, history and its early-stopping rule."""
+class _TargetRun:
+    """One target's bookkeeping: steps, time, history and its early-stopping rule."""
 
     steps: int = 0
     seconds: float = 0.0
@@ -223,7 +359,7 @@ class _ClassRun:
     last_improvement: int = 0
 
     def record(self, point: HistoryPoint, config: OptimizationConfig) -> bool:
-        """Add an evaluation; True when the class has stopped improving and should leave."""
+        """Add an evaluation; True when the target has stopped improving and should leave."""
         self.history.append(point)
         if point.objective > self.reference + config.min_delta:
             self.reference, self.last_improvement = point.objective, point.step
@@ -231,89 +367,6 @@ class _ClassRun:
         self.early_stopped = (config.patience is not None and waited >= config.patience
                               and point.step < config.steps)
         return self.early_stopped
-
-
-def optimize(
-    model: Classifier,
-    targets: list[int],
-    objective: Objective,
-    augmentation: Augmentation,
-    config: OptimizationConfig = OptimizationConfig(),
-    progress: Callable[[Progress], None] | None = None,
-) -> OptimizationResult:
-    """Maximize ``objective`` for every target at once (class indices, or with a unit objective
-    indices into its units); see the module docstring."""
-    objective.check_targets(model, targets)
-    check_batch(len(targets), config)
-    device = resolve_device(config.device)
-    model.to(device)
-    size = config.view_size or model.input_size
-    copies, n_classes = config.copies, len(targets)
-    check_batch_memory(model, n_classes * copies, size, config.image_size, device)
-    generator = torch.Generator().manual_seed(config.seed)
-    parameterization = make_parameterization(
-        config.parameterization, n_classes * copies, config.image_size, generator,
-        config.fourier_decay).to(device)
-    optimizer_class = OPTIMIZERS[config.optimizer or parameterization.default_optimizer]
-    optimizer = optimizer_class(parameterization.parameters(),
-                                lr=config.lr or parameterization.default_lr)
-    sample_targets = torch.tensor(targets, device=device).repeat_interleave(copies)
-    scorer = _Scorer(model, objective, sample_targets, config, size, device)
-    best = _BestImages(len(sample_targets), config.image_size, device)
-    runs = [_ClassRun() for _ in targets]
-    gradient_sum = torch.zeros(len(sample_targets), config.image_size, config.image_size,
-                               device=device)
-    active = list(range(n_classes))
-    image_steps = 0
-    start = time.perf_counter()
-
-    with objective.attached(model), skip_gradient.scaled(model, config.skip_gradient), \
-            _memory_errors_explained(n_classes * copies, size):
-        for step in range(1, config.steps + 1):
-            step_start = time.perf_counter()
-            index = _sample_index(active, copies, device)
-            images = _active_images(parameterization, index)
-            images.retain_grad()
-            views = augmentation(images, size, generator)
-            with autocast(device):
-                logits = (model(views) if step > 1 else first_forward(model, views)).float()
-            scores = objective(logits, images, sample_targets[index])
-            optimizer.zero_grad(set_to_none=True)
-            (-scores.sum()).backward()
-            gradient_sum[index] += images.grad.abs().sum(dim=1)
-            optimizer.step()
-            image_steps += len(index)
-            step_seconds = (time.perf_counter() - step_start) / len(active)
-            for c in active:
-                runs[c].steps = step
-                runs[c].seconds += step_seconds
-            if progress is not None:
-                progress(Progress(step, config.steps, len(active), n_classes))
-            if step % config.eval_every and step != config.steps:
-                continue
-
-            _check_finite(scores, sample_targets[index], objective, model)
-            with torch.no_grad():
-                images = _active_images(parameterization, index)
-            score, p_target = scorer(images, index)
-            _check_finite(score, sample_targets[index], objective, model)
-            best.update(index, score, p_target, images)
-            class_score = score.view(-1, copies).max(dim=1)
-            class_p = p_target.view(-1, copies).gather(1, class_score.indices[:, None]).squeeze(1)
-            points = zip(active, class_score.values.tolist(), class_p.tolist())
-            active = [c for c, value, p in points if not runs[c].record(
-                HistoryPoint(step, value, _number_or_none(p)), config)]
-            if not active:
-                break
-
-    results = []
-    for c, (target, run) in enumerate(zip(targets, runs)):
-        image, score, p = best.of_class(c, copies)
-        copy = best.best_copy(c, copies)
-        results.append(ClassResult(target, image, score, p, run.steps, run.early_stopped,
-                                   run.seconds, run.history, _unit_range(gradient_sum[copy]),
-                                   best.images[c * copies:(c + 1) * copies].float().cpu()))
-    return OptimizationResult(results, time.perf_counter() - start, image_steps, str(device))
 
 
 @contextlib.contextmanager
@@ -328,27 +381,8 @@ def _memory_errors_explained(images: int, size: int) -> Iterator[None]:
 
 
 def _sample_index(active: list[int], copies: int, device: torch.device) -> torch.Tensor:
-    classes = torch.tensor(active)
-    return (classes[:, None] * copies + torch.arange(copies)).flatten().to(device)
-
-
-def _active_images(parameterization: torch.nn.Module, index: torch.Tensor) -> torch.Tensor:
-    """The rendered images of the active samples; no indexing (and no scatter in the backward
-    pass) while every sample is active."""
-    images = parameterization()
-    return images if len(index) == len(images) else images[index]
-
-
-def _check_finite(values: torch.Tensor, targets: torch.Tensor, objective: Objective,
-                  model: Classifier) -> None:
-    values = values.detach()
-    bad = ~torch.isfinite(values)
-    if bad.any():
-        target = objective.describe(model, int(targets[bad][0]))
-        raise NonFiniteLossError(
-            f"the objective became {float(values[bad][0])} for {target}; lower the learning "
-            "rate or check the objective"
-        )
+    targets = torch.tensor(active, dtype=torch.long)
+    return (targets[:, None] * copies + torch.arange(copies)).flatten().to(device)
 
 
 def _unit_range(values: torch.Tensor) -> torch.Tensor:

@@ -14,11 +14,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from featviz import validation
+from featviz.errors import InputError
+from featviz.validation import quoted
 
 # Square root of the color covariance of ImageNet pixels (the SVD factor used by Lucid).
 COLOR_CORRELATION_SVD_SQRT = torch.tensor(
@@ -30,28 +34,20 @@ STD_EPSILON = 1e-8
 
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
-MAX_FOURIER_DECAY = 4.0
+MAX_DECAY = 4.0  # a power of 1/frequency: 4 leaves only the coarsest shapes
+MAX_CONTRAST = 10.0
 
 
-class Parameterization(nn.Module):
-    """Learnable tensors for a batch of images of ``size`` x ``size``; ``forward()`` renders them.
-
-    ``default_lr`` and ``default_optimizer`` are the settings this parameterization was tuned
-    with; the optimization engine uses them unless told otherwise.
-    """
-
-    default_lr: float
-    default_optimizer: str
+class ImageTensors(nn.Module):
+    """Learnable tensors for a batch of images of ``size`` x ``size``; ``forward()`` renders them
+    as RGB in [0, 1]."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
 
 
-class PixelImage(Parameterization):
-    default_lr = 0.2
-    default_optimizer = "adamw"
-
+class PixelImage(ImageTensors):
     def __init__(self, batch: int, size: int, generator: torch.Generator) -> None:
         super().__init__(size)
         self.logits = nn.Parameter(0.1 * torch.randn(batch, 3, size, size, generator=generator))
@@ -72,9 +68,7 @@ def _decorrelated_to_rgb(image: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(mixed)
 
 
-class FourierImage(Parameterization):
-    default_lr = 0.05
-    default_optimizer = "adam"
+class FourierImage(ImageTensors):
     output_scale = 0.25  # Lucid's: the default lr was tuned with it
 
     def __init__(
@@ -94,15 +88,11 @@ class FourierImage(Parameterization):
         return _decorrelated_to_rgb(image * self.output_scale)
 
 
-class MacoImage(Parameterization):
-    default_lr = 0.05
-    default_optimizer = "adam"
-    contrast = 2.0  # the pre-sigmoid image's std: +-1 std spans sigmoid's 0.12..0.88
-
-    def __init__(
-        self, batch: int, size: int, generator: torch.Generator, alpha: float = 1.0
-    ) -> None:
+class MacoImage(ImageTensors):
+    def __init__(self, batch: int, size: int, generator: torch.Generator, alpha: float = 1.0,
+                 contrast: float = 2.0) -> None:
         super().__init__(size)
+        self.contrast = contrast
         radius = _frequency_radius(size).clamp(min=1.0 / size)
         self.register_buffer("magnitude", radius ** (-alpha))
         phase = (torch.rand(batch, 3, *radius.shape, generator=generator) * 2 - 1) * math.pi
@@ -116,25 +106,95 @@ class MacoImage(Parameterization):
         return _decorrelated_to_rgb(self.contrast * (image - mean) / (std + STD_EPSILON))
 
 
-PARAMETERIZATIONS: dict[str, type[Parameterization]] = {
-    "pixel": PixelImage,
-    "fourier": FourierImage,
-    "maco": MacoImage,
-}
+# kind -> its settings' class; every subclass of Parameterization that names its kind
+# registers itself here.
+PARAMETERIZATIONS: dict[str, type[Parameterization]] = {}
 
 
-def check_parameterization(kind: str, size: int, fourier_decay: float = 1.0) -> None:
+@dataclass(frozen=True)
+class Parameterization:
+    """A kind of image parameterization and its options (the dataclass fields, each checked
+    when set): what ``OptimizationConfig.parameterization`` holds. params.yaml sets an option
+    as ``<kind>_<option>`` (``fourier_decay``). ``default_lr`` and ``default_optimizer`` are the
+    settings the kind was tuned with; the engine uses them unless told otherwise."""
+
+    kind: ClassVar[str]
+    default_lr: ClassVar[float]
+    default_optimizer: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            PARAMETERIZATIONS[cls.kind] = cls
+
+    def build(self, batch: int, size: int, generator: torch.Generator) -> ImageTensors:
+        raise NotImplementedError
+
+    def _check(self, option: str, value: object, maximum: float) -> None:
+        validation.number(value, f"{self.kind}_{option}", positive=True, maximum=maximum)
+
+    def __str__(self) -> str:
+        options = ", ".join(f"{f.name}={getattr(self, f.name):g}" for f in fields(self))
+        return f"{self.kind}({options})" if options else self.kind
+
+
+@dataclass(frozen=True)
+class Pixel(Parameterization):
+    kind = "pixel"
+    default_lr = 0.2
+    default_optimizer = "adamw"
+
+    def build(self, batch, size, generator):
+        return PixelImage(batch, size, generator)
+
+
+@dataclass(frozen=True)
+class Fourier(Parameterization):
+    """``decay``: the spectrum scales as 1/frequency^decay (1: Lucid's)."""
+
+    decay: float = 1.0
+    kind = "fourier"
+    default_lr = 0.05
+    default_optimizer = "adam"
+
+    def __post_init__(self) -> None:
+        self._check("decay", self.decay, MAX_DECAY)
+
+    def build(self, batch, size, generator):
+        return FourierImage(batch, size, generator, self.decay)
+
+
+@dataclass(frozen=True)
+class Maco(Parameterization):
+    """``alpha``: the fixed magnitude's 1/frequency^alpha; ``contrast``: the pre-sigmoid
+    image's standard deviation (2: +-1 std spans sigmoid's 0.12..0.88)."""
+
+    alpha: float = 1.0
+    contrast: float = 2.0
+    kind = "maco"
+    default_lr = 0.05
+    default_optimizer = "adam"
+
+    def __post_init__(self) -> None:
+        self._check("alpha", self.alpha, MAX_DECAY)
+        self._check("contrast", self.contrast, MAX_CONTRAST)
+
+    def build(self, batch, size, generator):
+        return MacoImage(batch, size, generator, self.alpha, self.contrast)
+
+
+def parameterization(kind: str, **options: object) -> Parameterization:
+    """The parameterization ``kind`` with ``options`` (the rest at their defaults)."""
     validation.choice(kind, "parameterization", PARAMETERIZATIONS)
-    validation.integer(size, "image_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
-    validation.number(fourier_decay, "fourier_decay", positive=True, maximum=MAX_FOURIER_DECAY)
+    known = [f.name for f in fields(PARAMETERIZATIONS[kind])]
+    unknown = [name for name in options if name not in known]
+    if unknown:
+        raise InputError(f"{kind} has no option {quoted(unknown[0])}: it takes "
+                         f"{', '.join(known) or 'none'}")
+    return PARAMETERIZATIONS[kind](**options)
 
 
-def make_parameterization(
-    kind: str, batch: int, size: int, generator: torch.Generator, fourier_decay: float = 1.0
-) -> Parameterization:
-    """``fourier_decay``: the power of the ``fourier`` spectrum's 1/frequency scaling (the
-    other parameterizations have none)."""
-    check_parameterization(kind, size, fourier_decay)
-    if kind == "fourier":
-        return FourierImage(batch, size, generator, fourier_decay)
-    return PARAMETERIZATIONS[kind](batch, size, generator)
+def option_keys() -> dict[str, tuple[str, str]]:
+    """params.yaml's key of every option of every kind -> (kind, option): ``fourier_decay``."""
+    return {f"{kind}_{f.name}": (kind, f.name)
+            for kind, cls in PARAMETERIZATIONS.items() for f in fields(cls)}

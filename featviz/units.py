@@ -13,8 +13,9 @@ the wrapped network (``model.net``), as `featviz layers MODEL` lists them.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import Field, dataclass, fields
 from typing import ClassVar
 
 import torch
@@ -22,8 +23,9 @@ from torch import nn
 
 from featviz import validation
 from featviz.errors import InputError
+from featviz.families import Block
 from featviz.models import Classifier, first_forward
-from featviz.objectives import Objective
+from featviz.objectives import Objective, Targeted
 from featviz.optimize import OptimizationConfig, OptimizationResult, Progress, optimize
 from featviz.transforms import Augmentation
 from featviz.validation import quoted
@@ -33,6 +35,12 @@ LAYOUTS = {4: CONV, 3: TOKENS}  # by the number of dimensions of a layer's outpu
 TOKEN_CHOICES = ("cls", "mean")
 MAX_DIRECTION_ENTRY = 1e6  # the direction's dot products stay far from float32's range
 MAX_COSINE_POWER = 16.0
+# A layer name becomes part of a file name: module names are letters, digits, _ and dots.
+LAYER_PATTERN = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
+MAX_LAYER_NAME = 200
+
+# kind -> unit class; every subclass of Unit that names its kind registers itself here.
+UNIT_KINDS: dict[str, type[Unit]] = {}
 
 
 def layout_of(activation: torch.Tensor) -> str | None:
@@ -41,39 +49,66 @@ def layout_of(activation: torch.Tensor) -> str | None:
 
 @dataclass(frozen=True)
 class Unit:
-    """Something inside the network that an image can excite: one score per image."""
+    """Something inside the network that an image can excite: one score per image.
 
+    A kind of unit is a frozen dataclass that names its ``kind``: its fields are the keys that
+    params.yaml writes for it (those without a default are required), its ``stem`` names its
+    image file. Integer fields are indices (checked non-negative here, against the layer when
+    scored), a ``token`` field is 'cls', 'mean' or a token index.
+    """
+
+    kind: ClassVar[str]
     fits: ClassVar[tuple[str, ...]] = (CONV, TOKENS)  # the layouts the unit can score
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            UNIT_KINDS[cls.kind] = cls
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name == "token":
+                _check_token(value, self)
+            elif _annotation(field) in ("int", "int | None") and value is not None:
+                validation.integer(value, field.name, minimum=0)
 
     @property
     def name(self) -> str:
         raise NotImplementedError
 
-    def site(self, net: nn.Module) -> str:
-        """The module whose forward pass the unit reads."""
+    def stem(self, position: int) -> str:
+        """The file name (without .png) of the unit's image; ``position``: its place in its set."""
         raise NotImplementedError
 
-    def activation(self, net: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    def site(self, model: Classifier) -> str:
+        """The module of ``model.net`` whose forward pass the unit reads."""
+        raise NotImplementedError
+
+    def activation(self, model: Classifier, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
         """What the unit scores, from its module's inputs and output (its output by default)."""
         return output
 
-    def score(self, activation: torch.Tensor, net: nn.Module) -> torch.Tensor:
+    def score(self, activation: torch.Tensor, model: Classifier) -> torch.Tensor:
         raise NotImplementedError
 
-    def check(self, activation: torch.Tensor, net: nn.Module) -> None:
+    def check(self, activation: torch.Tensor, model: Classifier) -> None:
         """A clear error when the unit does not fit what its layer puts out."""
         layout = layout_of(activation)
         if layout not in self.fits:
             shape = tuple(activation.shape)
             fitting = [kind for kind, unit in UNIT_KINDS.items() if layout in unit.fits]
             raise InputError(
-                f"{self.name}: layer {self.site(net)!r} puts out {shape} "
+                f"{self.name}: layer {quoted(self.site(model))} puts out {shape} "
                 f"({layout or 'neither conv nor tokens'}), which a {self.kind} unit does not "
                 f"fit; units that fit: {', '.join(fitting) or 'none'}")
 
-    @property
-    def kind(self) -> str:
-        return next(kind for kind, unit in UNIT_KINDS.items() if isinstance(self, unit))
+
+def _annotation(field: Field) -> str:
+    """A field's type as written ("int | None"), whether or not annotations are postponed."""
+    if isinstance(field.type, str):
+        return field.type
+    return field.type.__name__ if isinstance(field.type, type) else str(field.type)
 
 
 def _index(value: int, size: int, what: str, unit: Unit) -> int:
@@ -83,51 +118,77 @@ def _index(value: int, size: int, what: str, unit: Unit) -> int:
     return value
 
 
+def _check_token(token: object, unit: Unit) -> None:
+    if token in TOKEN_CHOICES:
+        return
+    if isinstance(token, bool) or not isinstance(token, int) or token < 0:
+        raise InputError(f"{unit.kind}: token must be 'cls', 'mean' or a token index, "
+                         f"got {quoted(token)}")
+
+
 @dataclass(frozen=True)
-class LayerUnit(Unit):
-    """A layer's mean squared activation (Deep Dream)."""
+class OnLayer(Unit):
+    """A unit that reads the output of the module ``layer``."""
 
     layer: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.layer, str) or len(self.layer) > MAX_LAYER_NAME or \
+                not LAYER_PATTERN.fullmatch(self.layer):
+            raise InputError(f"layer must be a module name such as blocks.4 (letters, digits, "
+                             f"_ and dots; `featviz layers MODEL` lists them), got "
+                             f"{quoted(self.layer)}")
+        super().__post_init__()
+
+    def site(self, model):
+        return self.layer
+
+
+@dataclass(frozen=True)
+class LayerUnit(OnLayer):
+    """A layer's mean squared activation (Deep Dream)."""
+
+    kind = "layer"
 
     @property
     def name(self) -> str:
         return f"layer({self.layer})"
 
-    def site(self, net):
-        return self.layer
+    def stem(self, position):
+        return f"{self.layer}_layer"
 
-    def score(self, activation, net):
+    def score(self, activation, model):
         return activation.pow(2).flatten(1).mean(dim=1)
 
 
 @dataclass(frozen=True)
-class Channel(Unit):
+class Channel(OnLayer):
     """A conv channel's mean over space."""
 
-    layer: str
     channel: int
+    kind = "channel"
     fits: ClassVar[tuple[str, ...]] = (CONV,)
 
     @property
     def name(self) -> str:
         return f"channel({self.layer}, {self.channel})"
 
-    def site(self, net):
-        return self.layer
+    def stem(self, position):
+        return f"{self.layer}_channel_{self.channel}"
 
-    def score(self, activation, net):
+    def score(self, activation, model):
         channel = _index(self.channel, activation.shape[1], "channel", self)
         return activation[:, channel].mean(dim=(1, 2))
 
 
 @dataclass(frozen=True)
-class Neuron(Unit):
+class Neuron(OnLayer):
     """A conv channel at one position, by default the centre."""
 
-    layer: str
     channel: int
     x: int | None = None
     y: int | None = None
+    kind = "neuron"
     fits: ClassVar[tuple[str, ...]] = (CONV,)
 
     @property
@@ -135,10 +196,13 @@ class Neuron(Unit):
         where = "" if self.x is None and self.y is None else f", x={self.x}, y={self.y}"
         return f"neuron({self.layer}, {self.channel}{where})"
 
-    def site(self, net):
-        return self.layer
+    def stem(self, position):
+        if self.x is None and self.y is None:
+            return f"{self.layer}_neuron_{self.channel}_centre"
+        x, y = ("c" if value is None else value for value in (self.x, self.y))
+        return f"{self.layer}_neuron_{self.channel}_x{x}_y{y}"
 
-    def score(self, activation, net):
+    def score(self, activation, model):
         _, channels, height, width = activation.shape
         channel = _index(self.channel, channels, "channel", self)
         x = _index(width // 2 if self.x is None else self.x, width, "x", self)
@@ -147,17 +211,23 @@ class Neuron(Unit):
 
 
 @dataclass(frozen=True)
-class Direction(Unit):
+class Direction(OnLayer):
     """A direction in a layer's channel (or feature) space: the activation's dot product with
     ``vector`` at each position (or token), averaged; ``cosine_power`` > 0 multiplies each
     position's dot product by its cosine similarity to the vector to that power (Lucid's
     direction_neuron_cossim), which favours the direction over sheer magnitude."""
 
-    layer: str
     vector: tuple[float, ...]
     cosine_power: float = 0.0
+    kind = "direction"
+    MAX_ENTRIES: ClassVar[int] = 65536
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.vector, (list, tuple)) or \
+                not 0 < len(self.vector) <= self.MAX_ENTRIES:
+            raise InputError(f"vector must be a list of at most {self.MAX_ENTRIES} numbers, "
+                             f"got {quoted(self.vector)}")
         vector = tuple(validation.number(value, f"{self.layer} direction entry",
                                          -MAX_DIRECTION_ENTRY, MAX_DIRECTION_ENTRY)
                        for value in self.vector)
@@ -171,10 +241,10 @@ class Direction(Unit):
         power = f", cosine_power={self.cosine_power:g}" if self.cosine_power else ""
         return f"direction({self.layer}, {len(self.vector)}-d{power})"
 
-    def site(self, net):
-        return self.layer
+    def stem(self, position):
+        return f"{self.layer}_direction_{position}"
 
-    def score(self, activation, net):
+    def score(self, activation, model):
         features = activation if layout_of(activation) == TOKENS else activation.movedim(1, -1)
         if features.shape[-1] != len(self.vector):
             raise InputError(f"{self.name}: the vector has {len(self.vector)} entries, the "
@@ -188,179 +258,108 @@ class Direction(Unit):
 
 
 def _token_score(activation: torch.Tensor, feature: int, token: int | str,
-                 net: nn.Module, unit: Unit, what: str = "feature") -> torch.Tensor:
+                 model: Classifier, unit: Unit, what: str) -> torch.Tensor:
     """One feature (``what`` the unit calls it) of (n, T, D) at the class token, a token index,
     or the mean of the patch tokens (the extra tokens left out)."""
     tokens, features = activation.shape[1:]
     feature = _index(feature, features, what, unit)
     if token == "cls":
-        return activation[:, _class_token(net, unit), feature]
+        index = model.family.class_token(model.net)
+        if index is None:
+            raise InputError(f"{unit.name}: {type(model.net).__name__} has no class token: use "
+                             "token='mean' or a token index")
+        return activation[:, index, feature]
     if token == "mean":
-        return activation[:, _prefix_tokens(net):, feature].mean(dim=1)
+        return activation[:, model.family.prefix_tokens(model.net):, feature].mean(dim=1)
     return activation[:, _index(token, tokens, "token", unit), feature]
 
 
-def _check_token(token: object, unit: Unit) -> None:
-    if token not in TOKEN_CHOICES and (isinstance(token, bool) or not isinstance(token, int)):
-        raise InputError(f"{unit.name}: token must be 'cls', 'mean' or a token index, "
-                         f"got {quoted(token)}")
-
-
 @dataclass(frozen=True)
-class TokenFeature(Unit):
+class TokenFeature(OnLayer):
     """Feature ``feature`` of a token layout: at the class token, token index ``token``, or
     averaged over the patch tokens ("mean")."""
 
-    layer: str
     feature: int
     token: int | str = "cls"
+    kind = "token_feature"
     fits: ClassVar[tuple[str, ...]] = (TOKENS,)
-
-    def __post_init__(self) -> None:
-        _check_token(self.token, self)
 
     @property
     def name(self) -> str:
         return f"token_feature({self.layer}, {self.feature}, token={self.token})"
 
-    def site(self, net):
-        return self.layer
+    def stem(self, position):
+        return f"{self.layer}_token_feature_{self.feature}_{self.token}"
 
-    def score(self, activation, net):
-        return _token_score(activation, self.feature, self.token, net, self)
+    def score(self, activation, model):
+        return _token_score(activation, self.feature, self.token, model, self, "feature")
 
 
 @dataclass(frozen=True)
-class MlpNeuron(Unit):
+class InBlock(Unit):
+    """A unit of transformer block ``block`` (an index into the model's blocks)."""
+
+    block: int
+    fits: ClassVar[tuple[str, ...]] = (TOKENS,)
+
+    def transformer_block(self, model: Classifier) -> Block:
+        blocks = model.family.transformer_blocks(model.net)
+        if not blocks:
+            raise InputError(f"{self.name} needs a Vision Transformer (torchvision vit_* or a "
+                             f"timm ViT); {type(model.net).__name__} is neither")
+        return blocks[_index(self.block, len(blocks), "block", self)]
+
+
+@dataclass(frozen=True)
+class MlpNeuron(InBlock):
     """Hidden unit ``neuron`` of transformer block ``block``'s MLP (after its activation
     function), at a token or averaged over the patch tokens."""
 
-    block: int
     neuron: int
     token: int | str = "mean"
-    fits: ClassVar[tuple[str, ...]] = (TOKENS,)
-
-    def __post_init__(self) -> None:
-        _check_token(self.token, self)
+    kind = "mlp_neuron"
 
     @property
     def name(self) -> str:
         return f"mlp_neuron({self.block}, {self.neuron}, token={self.token})"
 
-    def site(self, net):
-        prefix, block = _block(net, self.block, self)
-        mlp = block.mlp
-        for child_name, child in mlp.named_children():
-            if not isinstance(child, (nn.Linear, nn.Dropout, nn.Identity, nn.LayerNorm)):
-                return f"{prefix}.mlp.{child_name}"
-        raise InputError(f"{self.name}: found no activation function in {prefix}.mlp")
+    def stem(self, position):
+        return f"block{self.block}_mlp_neuron_{self.neuron}_{self.token}"
 
-    def score(self, activation, net):
-        return _token_score(activation, self.neuron, self.token, net, self, "neuron")
+    def site(self, model):
+        block = self.transformer_block(model)
+        return f"{block.name}.{model.family.mlp_site(block)}"
+
+    def score(self, activation, model):
+        return _token_score(activation, self.neuron, self.token, model, self, "neuron")
 
 
 @dataclass(frozen=True)
-class Head(Unit):
+class Head(InBlock):
     """Attention head ``head`` of transformer block ``block``: its output before the output
     projection, (n, T, head_dim), scored by its mean square (how strongly the head writes)."""
 
-    block: int
     head: int
-    fits: ClassVar[tuple[str, ...]] = (TOKENS,)
+    kind = "head"
 
     @property
     def name(self) -> str:
         return f"head({self.block}, {self.head})"
 
-    def site(self, net):
-        prefix, block = _block(net, self.block, self)
-        if hasattr(block, "attn"):  # timm: the concatenated heads go into attn.proj
-            return f"{prefix}.attn.proj"
-        return f"{prefix}.self_attention"  # torchvision: nn.MultiheadAttention, fused
+    def stem(self, position):
+        return f"block{self.block}_head_{self.head}"
 
-    def activation(self, net, inputs, output):
-        _, block = _block(net, self.block, self)
-        if hasattr(block, "attn"):
-            heads = block.attn.num_heads
-            x = inputs[0]
-            return x.unflatten(-1, (heads, x.shape[-1] // heads))[:, :, self._head(heads)]
-        return _multihead_attention_head(block.self_attention, inputs[0], self._head(
-            block.self_attention.num_heads))
+    def site(self, model):
+        block = self.transformer_block(model)
+        return f"{block.name}.{model.family.head_site(block)}"
 
-    def _head(self, heads: int) -> int:
-        return _index(self.head, heads, "head", self)
+    def activation(self, model, inputs, output):
+        block = self.transformer_block(model)
+        head = _index(self.head, block.heads, "head", self)
+        return model.family.head_activation(block, inputs, output, head)
 
-    def score(self, activation, net):
+    def score(self, activation, model):
         return activation.pow(2).flatten(1).mean(dim=1)
-
-
-def _multihead_attention_head(attention: nn.MultiheadAttention, x: torch.Tensor,
-                              head: int) -> torch.Tensor:
-    """One head's output of a batch-first self-attention, recomputed from its weights (the
-    fused module exposes only the projected sum of all heads)."""
-    if not attention.batch_first:
-        raise InputError("head units need batch-first attention (n, T, D)")
-    dim = x.shape[-1] // attention.num_heads
-    rows = [slice(part * x.shape[-1] + head * dim, part * x.shape[-1] + (head + 1) * dim)
-            for part in range(3)]
-    weight, bias = attention.in_proj_weight, attention.in_proj_bias
-    query, key, value = (torch.nn.functional.linear(
-        x, weight[rows[i]].float(), None if bias is None else bias[rows[i]].float())
-        for i in range(3))
-    weights = (query @ key.transpose(1, 2) / dim ** 0.5).softmax(dim=-1)
-    return weights @ value
-
-
-def _is_timm_vit(net: nn.Module) -> bool:
-    return hasattr(net, "blocks") and hasattr(net, "num_prefix_tokens")
-
-
-def _is_torchvision_vit(net: nn.Module) -> bool:
-    return hasattr(net, "class_token") and hasattr(getattr(net, "encoder", None), "layers")
-
-
-def _vision_transformer(net: nn.Module, unit: Unit) -> str:
-    if _is_timm_vit(net):
-        return "timm"
-    if _is_torchvision_vit(net):
-        return "torchvision"
-    raise InputError(f"{unit.name} needs a Vision Transformer (torchvision vit_* or a timm "
-                     f"ViT); {type(net).__name__} is neither")
-
-
-def _block(net: nn.Module, index: int, unit: Unit) -> tuple[str, nn.Module]:
-    """(module name, module) of transformer block ``index``."""
-    _vision_transformer(net, unit)
-    names = [name for name, _ in transformer_blocks(net)]
-    name = names[_index(index, len(names), "block", unit)]
-    return name, net.get_submodule(name)
-
-
-def transformer_blocks(net: nn.Module) -> list[tuple[str, int]]:
-    """(module name, attention heads) of each transformer block; empty for other networks."""
-    if _is_timm_vit(net):
-        return [(f"blocks.{name}", block.attn.num_heads)
-                for name, block in net.blocks.named_children()]
-    if _is_torchvision_vit(net):
-        return [(f"encoder.layers.{name}", block.self_attention.num_heads)
-                for name, block in net.encoder.layers.named_children()]
-    return []
-
-
-def _prefix_tokens(net: nn.Module) -> int:
-    """The class and other extra tokens before the patch tokens (0 for a conv network)."""
-    if _is_timm_vit(net):
-        return net.num_prefix_tokens
-    return 1 if _is_torchvision_vit(net) else 0
-
-
-def _class_token(net: nn.Module, unit: Unit) -> int:
-    if _is_timm_vit(net) and getattr(net, "cls_token", None) is not None:
-        return 0  # timm puts the class token first, then any register or distillation tokens
-    if _is_torchvision_vit(net):
-        return 0
-    raise InputError(f"{unit.name}: {type(net).__name__} has no class token: use "
-                     "token='mean' or a token index")
 
 
 @contextlib.contextmanager
@@ -391,33 +390,33 @@ def _float(value: object) -> object:
     return value.float() if isinstance(value, torch.Tensor) else value
 
 
-class UnitObjective(Objective):
+class UnitObjective(Targeted):
     """Sample i maximizes ``units[targets[i]]``: a batch may mix units of any kinds and layers.
     Use it inside ``attached(model)``, which hooks the layers the units read."""
 
-    target_kind = "unit"
+    kind = "unit"
 
     def __init__(self, units: Sequence[Unit]) -> None:
         if not units:
             raise InputError("no units to optimize: give at least one unit")
         for unit in units:
             if not isinstance(unit, Unit):
-                raise InputError(f"{quoted(unit)} is not a unit (Channel, Neuron, LayerUnit, "
-                                 "Direction, TokenFeature, MlpNeuron or Head)")
+                raise InputError(f"{quoted(unit)} is not a unit: use one of "
+                                 f"{', '.join(cls.__name__ for cls in UNIT_KINDS.values())}")
         self.units = list(units)
         self.name = "unit"
-        self._net: nn.Module | None = None
+        self._model: Classifier | None = None
         self._captured: dict[str, tuple] = {}
 
     @contextlib.contextmanager
     def attached(self, model: Classifier) -> Iterator[None]:
-        sites = [unit.site(model.net) for unit in self.units]
+        sites = [unit.site(model) for unit in self.units]
         with capture(model.net, sites) as captured:
-            self._net, self._captured = model.net, captured
+            self._model, self._captured = model, captured
             try:
                 yield
             finally:
-                self._net, self._captured = None, {}
+                self._model, self._captured = None, {}
 
     def check_targets(self, model: Classifier, targets: list[int]) -> None:
         for target in targets:
@@ -429,16 +428,17 @@ class UnitObjective(Objective):
         return f"unit {self.units[target].name}"
 
     def __call__(self, logits, images, targets):
-        if self._net is None:
+        model = self._model
+        if model is None:
             raise RuntimeError("a UnitObjective scores only inside attached(model)")
         scores = torch.zeros(len(targets), device=logits.device)
         for target in targets.unique().tolist():
             unit = self.units[target]
-            inputs, output = self._captured[unit.site(self._net)]
-            activation = unit.activation(self._net, inputs, output)
-            unit.check(activation, self._net)
+            inputs, output = self._captured[unit.site(model)]
+            activation = unit.activation(model, inputs, output)
+            unit.check(activation, model)
             rows = (targets == target).nonzero().squeeze(1)
-            scores = scores.index_put((rows,), unit.score(activation, self._net)[rows])
+            scores = scores.index_put((rows,), unit.score(activation, model)[rows])
         return scores
 
 
@@ -522,17 +522,6 @@ def layers(model: Classifier, size: int | None = None) -> list[LayerInfo]:
         for handle in handles:
             handle.remove()
     return found
-
-
-UNIT_KINDS: dict[str, type[Unit]] = {
-    "channel": Channel,
-    "neuron": Neuron,
-    "layer": LayerUnit,
-    "direction": Direction,
-    "token_feature": TokenFeature,
-    "mlp_neuron": MlpNeuron,
-    "head": Head,
-}
 
 
 def optimize_units(model: Classifier, units: Sequence[Unit], augmentation: Augmentation,

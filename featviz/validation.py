@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from featviz.errors import InputError
 
 MAX_QUOTED = 80  # characters of a value an error message quotes
+MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 
 
 def quoted(value: object) -> str:

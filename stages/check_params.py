@@ -1,9 +1,8 @@
-"""Stage check-params: the gate in front of every stage that puts params keys into a shell
-command. It checks only the keys (the stages check every value when they start), and it
-imports no PyTorch, so it costs a fraction of a second.
+"""Stage check-params: every key and value of the params file, checked before DVC runs any
+other stage. DVC names those stages' outputs by the params keys and removes a stage's outputs
+before it runs it, so a key that is not letters, digits and underscores must stop `dvc repro`
+first; and a bad value in any section stops it before minutes of other stages have run.
 
-DVC substitutes the model and class-set keys of the grid into the generate stages' commands
-before any featviz code runs, so a key must be checked in a stage of its own that runs first.
 Its output never changes, so passing the check never makes another stage run again.
 """
 
@@ -11,13 +10,45 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from featviz.stages.keys import check_keys, read_params_file
+from featviz.optimize import check_batch
+from featviz.stages.evaluation_params import evaluators
+from featviz.stages.generate_params import generate_settings
 from featviz.stages.outputs import PARAMS_CHECKED, write_stage_outputs
+from featviz.stages.params import Params, load_params, prefixed
+from featviz.stages.unit_params import unit_set, unit_settings
+from featviz.stages.variants import VARIANTS
 
-CHECKED = "The params file's keys passed `featviz check-params`.\n"
+CHECKED = "The params file passed `featviz check-params`.\n"
 
 
 def check_params(params_path: Path) -> None:
-    source = read_params_file(params_path)
-    check_keys(source.raw)
-    write_stage_outputs("check-params", {PARAMS_CHECKED: CHECKED}, source)
+    params = load_params(params_path)
+    check_every_section(params)
+    write_stage_outputs("check-params", {PARAMS_CHECKED: CHECKED}, params.source)
+
+
+def check_every_section(params: Params) -> None:
+    """What every stage of the grid reads, as it reads it, with each grid point's batch, and
+    every model, class set and unit set the file defines."""
+    for key in params.section("models"):
+        params.model(key)
+    for key in params.section("class_sets"):
+        params.class_set(key)
+    for key in params.section("unit_sets"):
+        unit_set(params, key)
+    for model in evaluators(params):
+        for class_set in params.grid_class_sets:
+            params.check_classes_fit(model, class_set)
+    for model in params.grid_models:
+        entry = params.model(model)
+        for variant in VARIANTS:
+            optimization = generate_settings(params, variant, entry).optimization
+            for class_set in params.grid_class_sets:
+                targets = len(params.class_set(class_set))
+                prefixed(f"{variant} of {model} on class_sets.{class_set}",
+                         lambda: check_batch(targets, optimization))
+        optimization = unit_settings(params, entry).optimization
+        for key in params.grid_unit_sets:
+            units = unit_set(params, key)
+            prefixed(f"units of {model} on unit_sets.{key}",
+                     lambda: check_batch(len(units), optimization))

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from featviz.errors import InputError
-from featviz.evaluate import evaluate_images
+from featviz.evaluate import ImageScores, evaluate_images
 from featviz.models import load_model
+from featviz.stages.evaluation_params import EvaluationSettings, evaluation_settings, evaluators
 from featviz.stages.images import read_image
 from featviz.stages.outputs import (
     CROSS_EVAL_IMAGES,
@@ -29,28 +30,35 @@ from featviz.stages.outputs import (
     json_text,
     write_stage_outputs,
 )
-from featviz.stages.params import VARIANTS, Params, load_params
+from featviz.stages.params import Params, load_params
 from featviz.stages.progress import progress_reporter
 from featviz.stages.tables import percent, transfer_table
+from featviz.stages.variants import VARIANTS, variant_augmentation
 
-SCORES = ("top1", "top5", "p_target", "center_top1", "center_top5", "center_p_target")
+# The scores averaged over a grid point's images (the center view's prediction is no score).
+SCORES = tuple(f.name for f in fields(ImageScores) if f.name != "center_prediction")
 
 
 def cross_evaluate(params_path: Path) -> None:
     start = time.perf_counter()
     params = load_params(params_path)
+    settings = evaluation_settings(params)
+    models = evaluators(params)
+    for model_key in models:
+        for class_set in params.grid_class_sets:
+            params.check_classes_fit(model_key, class_set)
+    augmentations = {variant: variant_augmentation(params, variant) for variant in VARIANTS}
     check_writable([CROSS_EVAL_IMAGES, CROSS_EVAL_TABLE, CROSS_EVAL_METRICS])
     image_sets = load_image_sets(params)
-    evaluators = params.evaluators
     rows = []
     done = 0
-    with progress_reporter("cross-evaluate", len(evaluators) * len(image_sets)) as update:
-        for evaluator_key in evaluators:
+    with progress_reporter("cross-evaluate", len(models) * len(image_sets)) as update:
+        for evaluator_key in models:
             entry = params.model(evaluator_key)
             model = load_model(entry.name, entry.weights)
             for (variant, generator, class_set), (classes, images) in image_sets.items():
-                scores = evaluate_images(model, images, classes, params.augmentations[variant],
-                                         params.eval_views, params.eval_seed)
+                scores = evaluate_images(model, images, classes, augmentations[variant],
+                                         settings.views, settings.seed)
                 rows += [
                     {"variant": variant, "generator": generator, "class_set": class_set,
                      "class": target, "name": class_label(target), "evaluator": evaluator_key,
@@ -60,7 +68,7 @@ def cross_evaluate(params_path: Path) -> None:
                 done += 1
                 update(done, evaluator_key)
     table = pd.DataFrame(rows)
-    summary = summarize(table, params)
+    summary = summarize(table, params, settings)
     summary["wall_seconds"] = round(time.perf_counter() - start, 1)
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, float_format="%.6g")
@@ -87,11 +95,11 @@ def load_image_sets(params: Params) -> dict[tuple[str, str, str], tuple[list[int
     return image_sets
 
 
-def summarize(table: pd.DataFrame, params: Params) -> dict:
+def summarize(table: pd.DataFrame, params: Params, settings: EvaluationSettings) -> dict:
     """variant -> summary and generator -> evaluator -> mean scores. Transfer: top-1 by the
     other grid models; held-out: by the evaluators outside the grid, which never make images;
     self: by the model the images were made for."""
-    summary: dict = {"views": params.eval_views}
+    summary: dict = {"views": settings.views}
     for variant, by_variant in table.groupby("variant", sort=False):
         in_grid = by_variant.evaluator.isin(params.grid_models)
         own = by_variant.generator == by_variant.evaluator
@@ -112,7 +120,7 @@ def summarize(table: pd.DataFrame, params: Params) -> dict:
 
 
 def markdown_table(summary: dict, params: Params) -> str:
-    generators, evaluators = params.grid_models, params.evaluators
+    generators, scored_by = params.grid_models, evaluators(params)
     lines = [
         "# Cross-evaluation",
         "",
@@ -124,13 +132,13 @@ def markdown_table(summary: dict, params: Params) -> str:
     ]
     for variant in VARIANTS:
         lines += ["", f"## {variant}: rows made for, columns scored by", "",
-                  "| images made for | " + " | ".join(evaluators) + " |",
-                  "| --- |" + " --- |" * len(evaluators)]
+                  "| images made for | " + " | ".join(scored_by) + " |",
+                  "| --- |" + " --- |" * len(scored_by)]
         for generator in generators:
             cells = [
                 f"{percent(summary[variant][generator][e]['top1'])} "
                 f"({percent(summary[variant][generator][e]['center_top1'])})"
-                for e in evaluators
+                for e in scored_by
             ]
             lines.append(f"| {generator} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -8,8 +8,6 @@ against its highest activation on scikit-image's photos: how far above natural i
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from pathlib import Path
 
@@ -17,7 +15,8 @@ import torch
 from skimage import data
 
 from featviz.models import load_model
-from featviz.optimize import OptimizationResult
+from featviz.optimize import OptimizationResult, check_batch
+from featviz.stages.grid_point import history_csv, optimize_with_progress
 from featviz.stages.images import png_bytes
 from featviz.stages.outputs import (
     generate_stage,
@@ -26,46 +25,44 @@ from featviz.stages.outputs import (
     json_text,
     write_stage_outputs,
 )
-from featviz.stages.params import UNITS, load_params, prefixed
-from featviz.stages.progress import progress_reporter
-from featviz.stages.unit_specs import unit_stem
+from featviz.stages.params import load_params, prefixed
+from featviz.stages.unit_params import UNITS, unit_set, unit_settings
+from featviz.transforms import center_view
 from featviz.units import Unit, optimize_units, unit_activations
 
 PHOTOS = (data.astronaut, data.chelsea, data.coffee, data.rocket)  # shipped with scikit-image
 
 
-def generate_units(model_key: str, unit_set: str, params_path: Path) -> None:
+def generate_units(model_key: str, unit_set_key: str, params_path: Path) -> None:
     start = time.perf_counter()
     params = load_params(params_path)
     entry = params.model(model_key)
-    units = params.unit_set(unit_set)
-    config = params.optimization_for(UNITS, entry)
-    images, history, metrics_path = grid_point_outputs(UNITS, model_key, unit_set)
+    units = unit_set(params, unit_set_key)
+    settings = unit_settings(params, entry)
+    config = settings.optimization
+    prefixed(f"units of {model_key} on unit_sets.{unit_set_key}",
+             lambda: check_batch(len(units), config))
+    images, history, metrics_path = grid_point_outputs(UNITS, model_key, unit_set_key)
     model = load_model(entry.name, entry.weights)
-    stems = [unit_stem(unit, i) for i, unit in enumerate(units)]
-    with progress_reporter(f"units {grid_point(model_key, unit_set)}", config.steps) as update:
-        result = prefixed(f"unit_sets.{unit_set}", lambda: optimize_units(
-            model, units, params.unit_augmentation, config, params.unit_penalty,
-            progress=lambda p: update(p.step, f"{p.active_classes}/{p.total_classes} running")))
+    stems = [unit.stem(i) for i, unit in enumerate(units)]
+    result = prefixed(f"unit_sets.{unit_set_key}", lambda: optimize_with_progress(
+        f"units {grid_point(model_key, unit_set_key)}", config.steps, "units",
+        lambda progress: optimize_units(model, units, settings.augmentation, config,
+                                        settings.penalty, progress)))
     size = config.view_size or model.input_size
-    on_images = unit_activations(model, units, resized(result.images, size)).diagonal()
+    on_images = unit_activations(model, units, center_view(result.images, size)).diagonal()
     on_photos = unit_activations(model, units, photos(size)).max(dim=0).values
     metrics = units_metrics(result, units, stems, on_images, on_photos)
     metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
     files = {}
-    for stem, unit_result in zip(stems, result.classes):
+    for stem, unit_result in zip(stems, result.targets):
         files[f"{stem}.png"] = png_bytes(unit_result.image)
         files[f"{stem}_transparency.png"] = png_bytes(unit_result.transparency.expand(3, -1, -1))
-    write_stage_outputs(generate_stage(UNITS, model_key, unit_set), {
+    write_stage_outputs(generate_stage(UNITS, model_key, unit_set_key), {
         images: files,
         history: history_csv(result, stems),
         metrics_path: json_text(metrics),
     }, params.source)
-
-
-def resized(images: torch.Tensor, size: int) -> torch.Tensor:
-    return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear",
-                                           antialias=True, align_corners=False)
 
 
 def photos(size: int) -> torch.Tensor:
@@ -76,24 +73,14 @@ def photos(size: int) -> torch.Tensor:
         side = min(image.shape[1:])
         top, left = (image.shape[1] - side) // 2, (image.shape[2] - side) // 2
         squares.append(image[:, top:top + side, left:left + side])
-    return torch.cat([resized(square[None], size) for square in squares])
-
-
-def history_csv(result: OptimizationResult, stems: list[str]) -> str:
-    """step, class (the unit's file name, as the loss-curve template reads it), objective."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["step", "class", "objective"])
-    for stem, unit_result in zip(stems, result.classes):
-        writer.writerows([point.step, stem, point.objective] for point in unit_result.history)
-    return buffer.getvalue()
+    return torch.cat([center_view(square[None], size) for square in squares])
 
 
 def units_metrics(result: OptimizationResult, units: list[Unit], stems: list[str],
                   on_images: torch.Tensor, on_photos: torch.Tensor) -> dict:
     entries = {}
     for stem, unit, unit_result, image_value, photo_value in zip(
-            stems, units, result.classes, on_images.tolist(), on_photos.tolist()):
+            stems, units, result.targets, on_images.tolist(), on_photos.tolist()):
         entries[stem] = {
             "unit": unit.name,
             "kind": unit.kind,

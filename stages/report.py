@@ -12,7 +12,9 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from featviz.errors import InputError
+from featviz.stages.evaluation_params import evaluators
 from featviz.stages.files import read_bounded, read_json
+from featviz.stages.generate_params import generate_settings
 from featviz.stages.images import read_png
 from featviz.stages.outputs import (
     CROSS_EVAL_IMAGES,
@@ -27,12 +29,13 @@ from featviz.stages.outputs import (
     images_dir,
     write_stage_outputs,
 )
-from featviz.stages.params import UNITS, VARIANTS, Params, load_params
+from featviz.stages.params import Params, load_params
 from featviz.stages.tables import SUMMARY_COLUMNS, percent, transfer_table
-from featviz.stages.unit_specs import unit_stem
+from featviz.stages.unit_params import UNITS, unit_set
+from featviz.stages.variants import VARIANTS
 from featviz.validation import quoted
 
-KEY_HYPERPARAMETERS = ("parameterization", "fourier_decay", "image_size", "steps", "copies",
+KEY_HYPERPARAMETERS = ("parameterization", "image_size", "steps", "copies",
                        "optimizer", "lr", "skip_gradient", "patience", "min_delta", "seed")
 CROSS_EVALUATE = "the cross-evaluate stage"
 SCORE_COLUMNS = {"center_prediction": "integer", "center_top1": "boolean",
@@ -81,7 +84,7 @@ def read_summary(params: Params) -> dict:
         for key in SUMMARY_COLUMNS:
             _number(summary, [variant, key], path, CROSS_EVALUATE, optional=True, fraction=True)
         for generator in params.grid_models:
-            for evaluator in params.evaluators:
+            for evaluator in evaluators(params):
                 for score in ("top1", "center_top1"):
                     _number(summary, [variant, generator, evaluator, score], path,
                             CROSS_EVALUATE, fraction=True)
@@ -118,7 +121,7 @@ def read_scores(params: Params) -> pd.DataFrame:
         raise InputError(f"{path} has several rows for one image and evaluator; "
                          f"run {CROSS_EVALUATE} again")
     for variant, model, class_set, target in _gallery_images(params):
-        for evaluator in params.evaluators:
+        for evaluator in evaluators(params):
             key = (variant, model, class_set, target, evaluator)
             if key not in by_image.index:
                 raise InputError(f"{path} has no row for {', '.join(map(str, key))}; "
@@ -137,14 +140,14 @@ def read_units(params: Params) -> dict[tuple[str, str], dict]:
     """(model, unit set) -> the generate-units metrics of every grid point of units."""
     units = {}
     for model in params.grid_models:
-        for unit_set in params.grid_unit_sets:
-            metrics, path, stage = _stage_metrics(UNITS, model, unit_set)
-            for position, unit in enumerate(params.unit_set(unit_set)):
-                stem = unit_stem(unit, position)
+        for unit_set_key in params.grid_unit_sets:
+            metrics, path, stage = _stage_metrics(UNITS, model, unit_set_key)
+            for position, unit in enumerate(unit_set(params, unit_set_key)):
+                stem = unit.stem(position)
                 _number(metrics, ["units", stem, "activation"], path, f"the {stage} stage")
                 _number(metrics, ["units", stem, "ratio_to_photos"], path,
                         f"the {stage} stage", optional=True)
-            units[model, unit_set] = metrics
+            units[model, unit_set_key] = metrics
     return units
 
 
@@ -161,8 +164,8 @@ def stage_seconds(params: Params, summary: dict,
                   units: dict[tuple[str, str], dict]) -> dict[str, float]:
     """Wall seconds per stage, as the stages recorded them in their metrics (the unit stages'
     as read_units read them)."""
-    seconds = {generate_stage(UNITS, model, unit_set): metrics["wall_seconds"]
-               for (model, unit_set), metrics in units.items()}
+    seconds = {generate_stage(UNITS, model, key): metrics["wall_seconds"]
+               for (model, key), metrics in units.items()}
     for variant in VARIANTS:
         for model in params.grid_models:
             for class_set in params.grid_class_sets:
@@ -176,7 +179,7 @@ def own_and_others(summary: dict, params: Params) -> list[tuple[str, list[float 
     """The reference's table: each evaluator's top-1 on its own images and on the other grid
     models' images, per variant (for two models, the reference's eight numbers)."""
     rows = []
-    for evaluator in params.evaluators:
+    for evaluator in evaluators(params):
         cells: list[float | None] = []
         for variant in VARIANTS:
             own = [summary[variant][g][evaluator]["top1"] for g in params.grid_models
@@ -208,9 +211,9 @@ def summary_markdown(params: Params, summary: dict) -> str:
 def heatmap_png(summary: dict, params: Params) -> bytes:
     """Generator x evaluator top-1 matrices, one per variant, side by side."""
     font = ImageFont.load_default(size=14)
-    generators, evaluators = params.grid_models, params.evaluators
+    generators, scored_by = params.grid_models, evaluators(params)
     cell_w, cell_h, label_w, header_h, gap = 150, 44, 170, 60, 30
-    panel_w = label_w + cell_w * len(evaluators)
+    panel_w = label_w + cell_w * len(scored_by)
     width = panel_w * len(VARIANTS) + gap * (len(VARIANTS) - 1) + 20
     height = header_h + cell_h * len(generators) + 20
     image = Image.new("RGB", (width, height), "white")
@@ -219,12 +222,12 @@ def heatmap_png(summary: dict, params: Params) -> bytes:
         left = 10 + v * (panel_w + gap)
         draw.text((left, 5), f"{variant}: rows made for, columns scored by", fill="black",
                   font=font)
-        for e, evaluator in enumerate(evaluators):
+        for e, evaluator in enumerate(scored_by):
             draw.text((left + label_w + e * cell_w + 4, 32), evaluator, fill="black", font=font)
         for g, generator in enumerate(generators):
             top = header_h + g * cell_h
             draw.text((left, top + 14), generator, fill="black", font=font)
-            for e, evaluator in enumerate(evaluators):
+            for e, evaluator in enumerate(scored_by):
                 value = summary[variant][generator][evaluator]["top1"]
                 shade = int(255 * (1 - value))
                 box = (left + label_w + e * cell_w, top, left + label_w + (e + 1) * cell_w - 2,
@@ -290,12 +293,12 @@ def _cross_evaluation_section(params: Params, summary: dict) -> list[str]:
     for variant in VARIANTS:
         parts.append(f"<table class='matrix'><caption>{variant}: rows made for, columns scored "
                      "by</caption><tr><th></th>"
-                     + "".join(f"<th>{esc(e)}</th>" for e in params.evaluators) + "</tr>")
+                     + "".join(f"<th>{esc(e)}</th>" for e in evaluators(params)) + "</tr>")
         for generator in params.grid_models:
             cells = "".join(
                 f"<td>{percent(summary[variant][generator][e]['top1'])} "
                 f"({percent(summary[variant][generator][e]['center_top1'])})</td>"
-                for e in params.evaluators)
+                for e in evaluators(params))
             parts.append(f"<tr><th>{esc(generator)}</th>{cells}</tr>")
         parts.append("</table>")
     parts.append("<table id='own-and-others'><tr><th>evaluator</th>" + "".join(
@@ -322,7 +325,7 @@ def _gallery_section(params: Params, by_image: pd.DataFrame) -> list[str]:
             for variant, model in columns:
                 path = images_dir(variant, model, class_set) / image_filename(target)
                 items = []
-                for evaluator in params.evaluators:
+                for evaluator in evaluators(params):
                     row = by_image.loc[(variant, model, class_set, target, evaluator)]
                     label = class_label(int(row.center_prediction))
                     css = "hit" if bool(row.center_top1) else "miss"
@@ -348,11 +351,11 @@ def _units_section(params: Params, units: dict[tuple[str, str], dict]) -> list[s
              "the pixels (its transparency map), the unit, and its activation as a multiple of "
              "its highest activation on scikit-image's photos.</p>",
              "<table class='gallery' id='units'>"]
-    for (model, unit_set), metrics in units.items():
-        folder = images_dir(UNITS, model, unit_set)
-        parts.append(f"<tr><th>{esc(model)}<br>{esc(unit_set)}</th>")
-        for position, unit in enumerate(params.unit_set(unit_set)):
-            stem = unit_stem(unit, position)
+    for (model, unit_set_key), metrics in units.items():
+        folder = images_dir(UNITS, model, unit_set_key)
+        parts.append(f"<tr><th>{esc(model)}<br>{esc(unit_set_key)}</th>")
+        for position, unit in enumerate(unit_set(params, unit_set_key)):
+            stem = unit.stem(position)
             ratio = metrics["units"][stem]["ratio_to_photos"]
             shown = "n/a" if ratio is None else f"{ratio:.1f}x the photos"
             image = _image_uri(folder / f"{stem}.png")
@@ -389,13 +392,15 @@ def _run_section(params: Params, timings: dict[str, float]) -> list[str]:
     esc = html.escape
     parts = ["<h2>Run</h2>", "<table id='params'>",
               f"<tr><th>models</th><td>{esc(', '.join(params.grid_models))}</td></tr>",
-              f"<tr><th>evaluators</th><td>{esc(', '.join(params.evaluators))}</td></tr>"]
+              f"<tr><th>evaluators</th><td>{esc(', '.join(evaluators(params)))}</td></tr>"]
     for class_set in params.grid_class_sets:
         names = ", ".join(f"{t} {class_label(t)}" for t in params.class_set(class_set))
         parts.append(f"<tr><th>class set {esc(class_set)}</th><td>{esc(names)}</td></tr>")
-    settings = {"objective": {v: params.objectives[v].name for v in VARIANTS}}
+    by_variant = {v: generate_settings(params, v, params.model(params.grid_models[0]))
+                  for v in VARIANTS}
+    settings = {"objective": {v: by_variant[v].objective.name for v in VARIANTS}}
     for key in KEY_HYPERPARAMETERS:
-        settings[key] = {v: getattr(params.optimizations[v], key) for v in VARIANTS}
+        settings[key] = {v: getattr(by_variant[v].optimization, key) for v in VARIANTS}
     for key, by_variant in settings.items():
         parts.append(f"<tr><th>{key}</th><td>{esc(_variant_values(by_variant))}</td></tr>")
     parts.append("</table><table id='timings'><tr><th>stage</th><th>wall seconds</th></tr>")

@@ -21,8 +21,10 @@ from featviz import validation
 from featviz.cost import image_step_flops
 from featviz.errors import InputError
 from featviz.models import RANDOM_WEIGHTS, Classifier, load_model
+from featviz.stages.generate_params import generate_settings
 from featviz.stages.outputs import generate_stage
-from featviz.stages.params import VARIANTS, Params, load_params
+from featviz.stages.params import Params, load_params
+from featviz.stages.variants import VARIANTS
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ def generate_stage_costs(params: Params) -> list[StageCost]:
             entry = params.model(model_key)
             if entry.name not in models:
                 models[entry.name] = load_model(entry.name, RANDOM_WEIGHTS)
-            config = params.optimization_for(variant, entry)
+            config = generate_settings(params, variant, entry).optimization
             size = config.view_size or models[entry.name].input_size
             if (entry.name, size) not in per_image_step:
                 per_image_step[entry.name, size] = image_step_flops(models[entry.name], size)

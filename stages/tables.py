@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from featviz.stages.params import VARIANTS
+from featviz.stages.variants import VARIANTS
 
 
 def percent(value: float | None) -> str:

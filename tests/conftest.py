@@ -23,6 +23,18 @@ def lite0():
     return load_model("efficientnet_lite0")
 
 
+@pytest.fixture
+def canary(tmp_path_factory):
+    """A folder outside the project that no run may touch."""
+    folder = tmp_path_factory.mktemp("canary")
+    (folder / "keep.txt").write_text("keep")
+    return folder
+
+
+def assert_untouched(canary):
+    assert sorted(p.name for p in canary.iterdir()) == ["keep.txt"]
+
+
 @pytest.fixture(autouse=True)
 def _two_threads():
     torch.set_num_threads(2)

@@ -5,8 +5,8 @@ import torch.nn.functional as F
 import torchvision
 from safetensors.torch import save_file
 
-from featviz.errors import InputError, WeightsUnavailableError
 from featviz.efficientnet_lite import EfficientNetLite
+from featviz.errors import InputError, WeightsUnavailableError
 from featviz.models import (
     IMAGENET_CLASSES,
     load_model,

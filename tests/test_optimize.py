@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from featviz.errors import InputError, NonFiniteLossError
-from featviz.objectives import ClassLogit, Objective, class_objective
+from featviz.objectives import L2, ClassLogit, ClassObjective, class_objective
 from featviz.optimize import OptimizationConfig, optimize
 from featviz.transforms import center_view
 from tests.conftest import PLAIN, REFERENCE_AUGMENTED
@@ -23,12 +23,12 @@ def test_three_classes_in_one_batch_reach_high_confidence(lite0, parameterizatio
     seen = []
     result = optimize(lite0, REFERENCE_CLASSES, class_objective("logit"), PLAIN,
                       config, progress=seen.append)
-    assert [c.target for c in result.classes] == REFERENCE_CLASSES
+    assert [c.target for c in result.targets] == REFERENCE_CLASSES
     assert result.images.shape == (3, 3, 256, 256)
     p = center_probabilities(lite0, result.images, torch.tensor(REFERENCE_CLASSES))
     assert (p >= 0.9).all(), p
-    assert torch.allclose(p, torch.tensor([c.p_target for c in result.classes]), atol=1e-4)
-    assert seen[0].step == 1 and seen[0].active_classes == 3 and seen[-1].steps == steps
+    assert torch.allclose(p, torch.tensor([c.p_target for c in result.targets]), atol=1e-4)
+    assert seen[0].step == 1 and seen[0].active_targets == 3 and seen[-1].steps == steps
     assert result.image_steps_per_second > 0 and result.device == "cpu"
 
 
@@ -49,7 +49,7 @@ def test_same_seed_gives_identical_images(lite0):
     assert not torch.equal(first, run(8))
 
 
-class RisesThenFalls(Objective):
+class RisesThenFalls(ClassObjective):
     """The image's brightness, whose gradient turns around after ``turn`` optimization steps.
 
     Scoring on the fixed views runs without gradients and always reads the brightness, so the
@@ -74,17 +74,17 @@ class RisesThenFalls(Objective):
 def test_returned_image_is_a_copy_of_the_best_iterate_not_the_last(lite0):
     config = small_config(parameterization="pixel", lr=0.2, steps=30, copies=1, eval_every=1)
     result = optimize(lite0, [409], RisesThenFalls(turn=6), PLAIN, config)
-    history = result.classes[0].history
+    history = result.targets[0].history
     best = max(history, key=lambda point: point.objective)
     assert 6 <= best.step < 20  # Adam's momentum carries it a few steps past the turn
     assert history[-1].objective < best.objective - 0.2  # the precondition of this test
-    assert result.classes[0].objective == pytest.approx(best.objective)
-    assert result.classes[0].p_target == pytest.approx(best.p_target)
+    assert result.targets[0].objective == pytest.approx(best.objective)
+    assert result.targets[0].p_target == pytest.approx(best.p_target)
     p = center_probabilities(lite0, result.images, torch.tensor([409]), size=64)
     assert p.item() == pytest.approx(best.p_target, abs=1e-5)
 
 
-class StopsImproving(Objective):
+class StopsImproving(ClassObjective):
     """Class 1's score is constant, so it must stop early; class 2's is the image's brightness
     (in percent), which every gradient step raises, so it keeps improving."""
 
@@ -98,7 +98,7 @@ class StopsImproving(Objective):
 def test_early_stopped_class_leaves_the_batch(lite0):
     config = small_config(steps=20, patience=4, min_delta=0.01)
     result = optimize(lite0, [1, 2], StopsImproving(), PLAIN, config)
-    stopped, running = result.classes
+    stopped, running = result.targets
     assert stopped.early_stopped and stopped.steps < 20
     assert not running.early_stopped and running.steps == 20
     assert result.image_steps == config.copies * (stopped.steps + running.steps)
@@ -107,11 +107,11 @@ def test_early_stopped_class_leaves_the_batch(lite0):
 def test_without_patience_every_class_runs_all_steps(lite0):
     config = small_config(steps=20, patience=None, min_delta=0.01)
     result = optimize(lite0, [1, 2], StopsImproving(), PLAIN, config)
-    assert [(c.steps, c.early_stopped) for c in result.classes] == [(20, False), (20, False)]
+    assert [(c.steps, c.early_stopped) for c in result.targets] == [(20, False), (20, False)]
     assert result.image_steps == config.copies * 2 * 20
 
 
-class Exploding(Objective):
+class Exploding(ClassObjective):
     name = "exploding"
 
     def __call__(self, logits, images, targets):
@@ -142,3 +142,17 @@ def test_bad_config_values_name_the_field(field, value):
 def test_weights_never_receive_gradients(lite0):
     optimize(lite0, [1], ClassLogit(), PLAIN, small_config(steps=2))
     assert all(p.grad is None and not p.requires_grad for p in lite0.parameters())
+
+
+def test_a_plain_function_is_an_objective(lite0):
+    def golden_retriever(logits, images, targets):
+        return logits[:, 207]
+
+    result = optimize(lite0, [0], golden_retriever, PLAIN, small_config(steps=4))
+    assert result.targets[0].p_target is None and len(result.targets[0].history) == 2
+    assert result.targets[0].history[-1].objective > result.targets[0].history[0].objective
+
+
+def test_an_objective_that_reads_no_target_is_refused(lite0):
+    with pytest.raises(InputError, match="objective l2 reads no target"):
+        optimize(lite0, [0], L2(), PLAIN, small_config())

@@ -2,7 +2,17 @@ import pytest
 import torch
 
 from featviz.errors import InputError
-from featviz.parameterizations import PARAMETERIZATIONS, make_parameterization
+from featviz.parameterizations import (
+    PARAMETERIZATIONS,
+    Fourier,
+    Maco,
+    option_keys,
+    parameterization,
+)
+
+
+def make_parameterization(kind, batch, size, generator, **options):
+    return parameterization(kind, **options).build(batch, size, generator)
 
 
 @pytest.mark.parametrize("kind", PARAMETERIZATIONS)
@@ -39,7 +49,8 @@ def test_fourier_starts_near_uniform_gray():
 
 def test_a_stronger_fourier_decay_damps_fine_detail_and_keeps_the_lowest_frequency():
     def fourier(decay):
-        return make_parameterization("fourier", 2, 64, torch.Generator().manual_seed(0), decay)
+        return make_parameterization("fourier", 2, 64, torch.Generator().manual_seed(0),
+                                     decay=decay)
 
     lucid, stronger = fourier(1.0), fourier(1.5)
     assert torch.equal(lucid.spectrum, stronger.spectrum)
@@ -54,10 +65,10 @@ def test_a_stronger_fourier_decay_damps_fine_detail_and_keeps_the_lowest_frequen
         assert fine_detail(stronger()) < 0.8 * fine_detail(lucid())
 
 
-@pytest.mark.parametrize("decay", [0, -1, 4.5, "1"])
+@pytest.mark.parametrize("decay", [0, -1, 4.5, "1", float("inf")])
 def test_a_fourier_decay_out_of_range_is_a_clear_error(decay):
     with pytest.raises(InputError, match="fourier_decay must"):
-        make_parameterization("fourier", 1, 32, torch.Generator(), decay)
+        Fourier(decay=decay)
 
 
 def test_maco_learns_only_the_phase_and_keeps_the_magnitude():
@@ -73,3 +84,23 @@ def test_maco_learns_only_the_phase_and_keeps_the_magnitude():
 def test_unknown_parameterization_is_a_clear_error():
     with pytest.raises(InputError, match="unknown parameterization 'pixels'.*fourier"):
         make_parameterization("pixels", 1, 32, torch.Generator())
+
+
+def test_each_kind_declares_its_options_and_params_keys_follow():
+    assert option_keys() == {"fourier_decay": ("fourier", "decay"),
+                             "maco_alpha": ("maco", "alpha"),
+                             "maco_contrast": ("maco", "contrast")}
+    assert str(Fourier(decay=1.5)) == "fourier(decay=1.5)" and str(parameterization("pixel")) \
+        == "pixel"
+    with pytest.raises(InputError, match="pixel has no option 'decay': it takes none"):
+        parameterization("pixel", decay=1.5)
+    with pytest.raises(InputError, match="maco_contrast must be at most 10.0"):
+        Maco(contrast=100)
+
+
+def test_maco_contrast_sets_the_spread_of_its_images():
+    def spread(contrast):
+        return make_parameterization("maco", 2, 32, torch.Generator().manual_seed(0),
+                                     contrast=contrast)().std()
+
+    assert spread(0.5) < 0.5 * spread(2.0)

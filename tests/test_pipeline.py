@@ -116,3 +116,24 @@ def assert_plots_render(project):
     assert "data/history/plain/efficientnet_lite0-tiny.csv" in page
     assert page.count("<img") == 2 * 3  # two variants x three classes (two class sets)
     assert "ERROR" not in run("dvc", "plots", "show", "--json", cwd=project)
+
+
+def edit_source_reruns_exactly(project, source: str, expected: set[str]) -> None:
+    """After a behaviour-neutral edit of ``source`` (a comment), DVC sees exactly the
+    ``expected`` stages as changed and `dvc repro` runs just those."""
+    path = project / source
+    path.write_text(path.read_text() + "# an edit\n")
+    assert dvc_status(project) == expected, source
+    assert stages_run(run("dvc", "repro", cwd=project)) == expected
+
+
+def test_a_stage_depends_only_on_the_code_it_runs(project):
+    run("dvc", "repro", cwd=project)
+    generate = {"generate-plain@efficientnet_lite0-tiny",
+                "generate-augmented@efficientnet_lite0-tiny"}
+    edit_source_reruns_exactly(project, "featviz/evaluate.py",
+                               {"check-params", "cross-evaluate", "report"})
+    edit_source_reruns_exactly(project, "featviz/units.py", {"check-params", "report"})
+    edit_source_reruns_exactly(project, "stages/report.py", {"report"})
+    edit_source_reruns_exactly(project, "featviz/parameterizations.py",
+                               {"check-params", *generate, "report"})

@@ -7,6 +7,7 @@ import torch
 
 from featviz import skip_gradient
 from featviz.errors import InputError
+from featviz.families import Declared, Family
 from featviz.models import RANDOM_WEIGHTS, load_model
 from featviz.objectives import class_objective
 from featviz.optimize import OptimizationConfig, optimize
@@ -15,9 +16,9 @@ from tests.conftest import PLAIN
 FACTOR = 0.3
 
 
-def input_gradient(block, x, weights, factor):
+def input_gradient(block, x, weights, factor, family):
     x = x.clone().requires_grad_(True)
-    with skip_gradient.scaled(block, factor):
+    with skip_gradient.scaled(block, family, factor):
         output = block(x)
     (output * weights).sum().backward()
     return output.detach(), x.grad
@@ -28,8 +29,8 @@ def test_lite0_block_gradient_is_skip_plus_scaled_branch(lite0):
     assert block.has_skip
     x = torch.randn(2, 80, 14, 14, generator=torch.Generator().manual_seed(0))
     weights = torch.randn(2, 80, 14, 14, generator=torch.Generator().manual_seed(1))
-    plain_output, plain = input_gradient(block, x, weights, 1.0)
-    output, scaled = input_gradient(block, x, weights, FACTOR)
+    plain_output, plain = input_gradient(block, x, weights, 1.0, lite0.family)
+    output, scaled = input_gradient(block, x, weights, FACTOR, lite0.family)
     assert torch.equal(output, plain_output)
     branch = plain - weights
     assert branch.abs().mean() > 0.1 * weights.abs().mean()
@@ -37,12 +38,12 @@ def test_lite0_block_gradient_is_skip_plus_scaled_branch(lite0):
 
 
 def test_resnet_block_gradient_scales_the_branch_before_the_last_relu():
-    net = load_model("resnet18", RANDOM_WEIGHTS).net
-    block = net.layer2[1]
+    model = load_model("resnet18", RANDOM_WEIGHTS)
+    block = model.net.layer2[1]
     x = torch.randn(2, 128, 8, 8, generator=torch.Generator().manual_seed(0)).relu()
     weights = torch.randn(2, 128, 8, 8, generator=torch.Generator().manual_seed(1))
-    output, plain = input_gradient(block, x, weights, 1.0)
-    _, scaled = input_gradient(block, x, weights, FACTOR)
+    output, plain = input_gradient(block, x, weights, 1.0, model.family)
+    _, scaled = input_gradient(block, x, weights, FACTOR, model.family)
     through_relu = weights * (output > 0)
     torch.testing.assert_close(scaled, through_relu + FACTOR * (plain - through_relu),
                                rtol=1e-4, atol=1e-5)
@@ -58,9 +59,9 @@ def test_resnet_block_gradient_scales_the_branch_before_the_last_relu():
     ("timm:vit_tiny_patch16_224", 24),
 ])
 def test_every_residual_branch_is_found(name, branches):
-    net = load_model(name, RANDOM_WEIGHTS).net
-    assert len(skip_gradient.residual_branch_ends(net)) == branches
-    flagged = sum(getattr(module, "has_skip", False) is True for module in net.modules())
+    model = load_model(name, RANDOM_WEIGHTS)
+    assert len(model.family.residual_branch_ends(model.net)) == branches
+    flagged = sum(getattr(module, "has_skip", False) is True for module in model.net.modules())
     assert flagged in (0, branches)
 
 
@@ -73,7 +74,7 @@ def test_logits_unchanged_gradient_changed_and_hooks_removed(name):
 
     def logit_and_gradient(factor):
         x = images.clone().requires_grad_(True)
-        with skip_gradient.scaled(model, factor):
+        with skip_gradient.scaled(model.net, model.family, factor):
             logits = model(x)
         logits[:, 1].sum().backward()
         return logits.detach(), x.grad
@@ -86,9 +87,20 @@ def test_logits_unchanged_gradient_changed_and_hooks_removed(name):
     assert torch.equal(after, plain)
 
 
-def test_a_network_without_residual_blocks_keeps_its_gradient():
+def test_a_network_of_an_unknown_family_keeps_its_gradient_and_says_so():
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
-    assert skip_gradient.residual_branch_ends(net) == []
+    with pytest.warns(UserWarning, match="skip_gradient 0.2: featviz finds no residual branch "
+                                         "in this unknown network"), \
+            skip_gradient.scaled(net, Family(), 0.2) as branches:
+        assert branches == 0
+
+
+def test_a_declared_family_names_its_residual_branch_ends():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+    with skip_gradient.scaled(net, Declared(["0"]), 0.2) as branches:
+        assert branches == 1
+    with pytest.raises(InputError, match="residual branch end 'conv9' is no module"):
+        Declared(["conv9"]).residual_branch_ends(net)
 
 
 def test_optimization_with_the_skip_gradient_takes_another_path_and_still_rises(lite0):
@@ -99,7 +111,8 @@ def test_optimization_with_the_skip_gradient_takes_another_path_and_still_rises(
     scaled = optimize(lite0, [1, 2], objective, PLAIN,
                       OptimizationConfig(**{**config.__dict__, "skip_gradient": 0.2}))
     assert not torch.allclose(plain.images, scaled.images, atol=1e-3)
-    for result in scaled.classes:
+    assert (plain.residual_branches_scaled, scaled.residual_branches_scaled) == (0, 9)
+    for result in scaled.targets:
         assert result.history[-1].objective > result.history[0].objective
 
 

@@ -23,7 +23,6 @@ from featviz.units import (
     capture,
     layers,
     optimize_units,
-    transformer_blocks,
     unit_activations,
 )
 
@@ -102,7 +101,7 @@ def test_the_class_token_comes_from_the_model(vit):
 def test_a_head_unit_reads_only_its_heads_query_key_and_value(vit, block, head):
     name, model = vit
     gradient = weight_gradient(model, Head(block, head), QKV[name].format(block))
-    heads = transformer_blocks(model.net)[block][1]
+    heads = model.family.transformer_blocks(model.net)[block].heads
     # rows: query, key and value, each head after head
     rows = gradient.abs().sum(dim=1).view(3, heads, -1).sum(dim=2)
     assert (rows[:, head] > 0).all()  # its query, key and value
@@ -118,7 +117,7 @@ def test_torchvision_heads_recomputed_from_the_weights_add_up_to_the_attention()
     with torch.no_grad(), objective.attached(model):
         model(torch.rand(2, 3, 224, 224))
         inputs, output = objective._captured[site]
-        heads = [unit.activation(model.net, inputs, output) for unit in objective.units]
+        heads = [unit.activation(model, inputs, output) for unit in objective.units]
     projected = torch.nn.functional.linear(torch.cat(heads, dim=-1), attention.out_proj.weight,
                                            attention.out_proj.bias)
     torch.testing.assert_close(projected, output[0], atol=1e-4, rtol=1e-4)
@@ -148,8 +147,8 @@ def test_every_unit_kind_runs_in_one_mixed_batch_and_rises(name):
     start = optimize_units(model, units, FIXED_VIEW,
                            OptimizationConfig(image_size=224, steps=1, eval_views=1))
     result = optimize_units(model, units, FIXED_VIEW, config, penalty=0.01 * TotalVariation())
-    assert [r.target for r in result.classes] == list(range(len(units)))
-    for unit, before, after in zip(units, start.classes, result.classes):
+    assert [r.target for r in result.targets] == list(range(len(units)))
+    for unit, before, after in zip(units, start.targets, result.targets):
         assert after.p_target is None
         assert after.objective > before.objective, unit.name
 
@@ -166,7 +165,7 @@ def test_a_conv_unit_on_tokens_names_the_layer_its_shape_and_the_units_that_fit(
 def test_conv_unit_errors(lite0):
     image = torch.rand(1, 3, 224, 224)
     with pytest.raises(InputError, match=r"layer 'blocks.2' puts out \(1, 40, 28, 28\) \(conv\)"
-                       r".*fit: channel, neuron, layer, direction$"):
+                       r".*fit: layer, channel, neuron, direction$"):
         unit_activations(lite0, [TokenFeature("blocks.2", 3)], image)
     with pytest.raises(InputError, match="needs a Vision Transformer"):
         unit_activations(lite0, [MlpNeuron(0, 1)], image)
@@ -239,7 +238,7 @@ def test_a_corner_neuron_puts_the_detail_in_its_corner(lite0):
     assert centre[middle, middle].mean() > 2 * centre[:half // 2, :half // 2].mean()
 
     # The transparency map says the same: the optimization pushed the corner's pixels.
-    transparency = result.classes[0].transparency
+    transparency = result.targets[0].transparency
     assert transparency.shape == (160, 160) and transparency.max() == 1
     assert transparency[:80, :80].mean() > 10 * transparency[80:, 80:].mean()
 
@@ -263,9 +262,9 @@ def test_diversity_pushes_the_copies_of_a_unit_apart(lite0):
     alike = optimize(lite0, [0], UnitObjective([unit]), augmentation, config)
     diverse = optimize(lite0, [0], UnitObjective([unit]) + 20 * Diversity(layer),
                        augmentation, config)
-    assert diverse.classes[0].copies.shape == (3, 3, 128, 128)
-    assert gram_similarity(lite0, layer, diverse.classes[0].copies) < \
-        gram_similarity(lite0, layer, alike.classes[0].copies) - 0.05
+    assert diverse.targets[0].copies.shape == (3, 3, 128, 128)
+    assert gram_similarity(lite0, layer, diverse.targets[0].copies) < \
+        gram_similarity(lite0, layer, alike.targets[0].copies) - 0.05
 
 
 def test_activations_reach_objectives_as_float32_under_bf16_autocast(lite0):

@@ -1,25 +1,12 @@
 import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from featviz.cli import app
-from tests.conftest import run, tiny_params, write_params
+from tests.conftest import assert_untouched, run, tiny_params, write_params
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def canary(tmp_path_factory):
-    """A folder outside the project that no run may touch."""
-    folder = tmp_path_factory.mktemp("canary")
-    (folder / "keep.txt").write_text("keep")
-    return folder
-
-
-def assert_untouched(canary):
-    assert sorted(p.name for p in canary.iterdir()) == ["keep.txt"]
 
 
 def test_its_output_does_not_depend_on_the_params(project):
@@ -41,11 +28,13 @@ def test_a_hostile_key_exits_2_naming_it(project):
     assert not (project / "data/params_checked.txt").exists()
 
 
-def test_the_check_starts_fast_without_pytorch():
-    done = subprocess.run([sys.executable, "-c", "import sys, featviz.cli, "
-                           "featviz.stages.check_params; print('torch' in sys.modules)"],
-                          capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False"
+def test_every_value_is_checked_not_only_the_keys(project):
+    params = tiny_params()
+    params["augmented"]["steps"] = 0
+    write_params(project, params)
+    result = runner.invoke(app, ["check-params"])
+    assert result.exit_code == 2 and "augmented: steps must be an integer from 1" in result.output
+    assert not (project / "data/params_checked.txt").exists()
 
 
 def hostile_key(canary, which: int) -> str:

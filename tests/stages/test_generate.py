@@ -309,10 +309,15 @@ def test_a_stage_orphaned_by_a_killed_dvc_repro_never_overwrites_a_newer_run(pro
 
 
 def wait_for_child(parent, word: str):
+    import psutil
+
     for _ in range(600):
         for child in parent.children(recursive=True):
-            if any(word in part for part in child.cmdline()):
-                return child
+            try:
+                if any(word in part for part in child.cmdline()):
+                    return child
+            except psutil.Error:  # a short-lived child (git, say) that ended meanwhile
+                continue
         time.sleep(0.05)
     raise AssertionError(f"no child process running {word}")
 

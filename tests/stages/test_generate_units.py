@@ -8,7 +8,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from featviz.cli import app
-from featviz.errors import InputError
 from tests.conftest import tiny_params, write_params
 
 runner = CliRunner()
@@ -31,7 +30,8 @@ def test_generate_units_writes_images_transparency_history_and_metrics(project):
         assert image.size == (64, 64)
         assert image.getextrema()[0][1] == 255  # scaled to its maximum
     history = pd.read_csv(project / "data/history/units/efficientnet_lite0-lite.csv")
-    assert list(history.columns) == ["step", "class", "objective"]
+    assert list(history.columns) == ["step", "class", "objective", "p_target"]
+    assert history["p_target"].isna().all()  # a unit has no class probability
     assert set(history["class"]) == set(stems)
     metrics = json.loads((project / "metrics/generate/units/efficientnet_lite0-lite.json")
                          .read_text())
@@ -49,7 +49,7 @@ def test_generate_units_writes_images_transparency_history_and_metrics(project):
                                             "must be an integer from 0 to 39, got 999"),
     ({"layer": "blocks.2", "feature": 3}, "layer 'blocks.2' puts out"),
     ({"layer": "../x", "channel": 1}, "unit_sets.lite[0]: layer must be a module name"),
-    ({"layer": "blocks.2", "chanel": 1}, "unit_sets.lite[0]: keys chanel, layer name no unit"),
+    ({"layer": "blocks.2", "chanel": 1}, "unit_sets.lite[0]: keys 'chanel', 'layer' name no unit"),
     ({"kind": "head", "block": 0}, "unit_sets.lite[0]: a head unit takes block, head; "
                                    "missing head"),
 ])
@@ -64,11 +64,3 @@ def test_a_bad_unit_exits_2_naming_it_and_writes_nothing(project, unit, message)
     assert not (project / "metrics").exists()
 
 
-def test_a_unit_set_may_not_list_a_unit_twice(tmp_path):
-    from featviz.stages.params import load_params
-
-    params = tiny_params()
-    params["unit_sets"]["lite"] = [{"layer": "a", "channel": 1}, {"layer": "a", "channel": 1}]
-    write_params(tmp_path, params)
-    with pytest.raises(InputError, match="unit_sets.lite lists a unit twice: 'a_channel_1'"):
-        load_params(tmp_path / "params.yaml")

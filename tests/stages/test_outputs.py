@@ -15,6 +15,7 @@ from featviz.stages.outputs import (
     inside_output_roots,
     write_stage_outputs,
 )
+from tests.conftest import assert_untouched
 
 
 @pytest.fixture
@@ -145,18 +146,6 @@ def test_an_unwritable_output_place_is_found_before_any_work(workdir):
     (workdir / "data/history").write_text("a file where a folder should be")
     with pytest.raises(InputError, match="cannot write data/history/plain/m-s.csv"):
         check_writable([Path("metrics/m.json"), Path("data/history/plain/m-s.csv")])
-
-
-@pytest.fixture
-def canary(tmp_path_factory):
-    """A folder outside the working folder that no write may touch."""
-    folder = tmp_path_factory.mktemp("canary")
-    (folder / "keep.txt").write_text("keep")
-    return folder
-
-
-def assert_untouched(canary):
-    assert sorted(p.name for p in canary.iterdir()) == ["keep.txt"]
 
 
 def test_data_itself_a_link_elsewhere_is_refused(workdir, params, canary):

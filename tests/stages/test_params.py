@@ -5,24 +5,37 @@ import pytest
 import yaml
 
 from featviz.errors import InputError
+from featviz.parameterizations import Fourier
+from featviz.stages.check_params import check_every_section
+from featviz.stages.evaluation_params import evaluation_settings
+from featviz.stages.generate_params import generate_settings
 from featviz.stages.params import load_params
+from featviz.stages.unit_params import unit_settings
 from tests.conftest import REPO, tiny_params
 
 
+def load_params_checked(path):
+    """The params file with every section checked, as check-params checks it."""
+    params = load_params(path)
+    check_every_section(params)
+    return params
+
+
 def test_repository_params_are_valid_and_run_offline():
-    params = load_params(REPO / "params.yaml")
+    params = load_params_checked(REPO / "params.yaml")
     assert params.grid_models == ["efficientnet_lite0", "efficientnet_lite2"]
-    assert params.class_sets["reference"] == [207, 294, 398, 409, 455, 531, 681, 724, 851, 852]
-    assert params.optimizations["plain"].parameterization == "fourier"
-    assert params.optimizations["plain"].patience == 40
-    assert params.optimizations["augmented"].patience is None
-    assert params.optimizations["augmented"].skip_gradient == 0.2
-    assert params.unit_optimization.skip_gradient == 1.0  # units follow their true gradient
-    assert params.optimizations["plain"].fourier_decay == 1.5
-    assert params.optimizations["augmented"].lr == 0.07
-    assert (params.unit_optimization.fourier_decay, params.unit_optimization.lr) == (1.0, None)
-    assert params.augmentations["augmented"].rotation == 20
-    assert params.eval_views == 16
+    assert params.class_set("reference") == [207, 294, 398, 409, 455, 531, 681, 724, 851, 852]
+    lite0 = params.model("efficientnet_lite0")
+    plain = generate_settings(params, "plain", lite0).optimization
+    augmented = generate_settings(params, "augmented", lite0)
+    units = unit_settings(params, lite0).optimization
+    assert plain.parameterization == Fourier(decay=1.5) and plain.patience == 40
+    assert augmented.optimization.patience is None
+    assert augmented.optimization.skip_gradient == 0.2 and augmented.optimization.lr == 0.07
+    assert units.skip_gradient == 1.0  # units follow their true gradient
+    assert (units.parameterization, units.lr) == (Fourier(decay=1.0), None)
+    assert augmented.augmentation.rotation == 20
+    assert evaluation_settings(params).views == 16
 
 
 def test_repository_params_write_lists_one_item_per_line():
@@ -68,16 +81,16 @@ def test_invalid_params_name_the_key(tmp_path, edit, message):
     params = tiny_params()
     edit(params)
     with pytest.raises(InputError, match=message):
-        load_params(write(tmp_path, params))
+        load_params_checked(write(tmp_path, params))
 
 
 def test_missing_and_unreadable_params_files(tmp_path):
     with pytest.raises(InputError, match="params file .* not found"):
-        load_params(tmp_path / "missing.yaml")
+        load_params_checked(tmp_path / "missing.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("models: [unclosed")
     with pytest.raises(InputError, match="cannot read params file"):
-        load_params(broken)
+        load_params_checked(broken)
 
 
 def test_lookups_of_unknown_keys_list_the_known_ones(tmp_path):
@@ -88,14 +101,15 @@ def test_lookups_of_unknown_keys_list_the_known_ones(tmp_path):
         params.class_set("x")
 
 
-def test_a_variant_section_overrides_generate_keys_for_that_variant_only(tmp_path):
+def test_a_stage_reads_only_the_sections_it_uses(tmp_path):
     raw = tiny_params()
-    raw["augmented"].update(steps=7, objective="log_softmax")
+    for section in ("units", "unit_sets", "cross_evaluate", "augmented", "grid"):
+        raw.pop(section)
     params = load_params(write(tmp_path, raw))
-    assert params.optimizations["augmented"].steps == 7
-    assert params.objectives["augmented"].name == "class_log_softmax"
-    assert params.optimizations["plain"].steps == raw["generate"]["steps"]
-    assert params.objectives["plain"].name == "class_logit"
+    settings = generate_settings(params, "plain", params.model("efficientnet_lite0"))
+    assert settings.optimization.steps == raw["generate"]["steps"]
+    with pytest.raises(InputError, match="missing key params.yaml.cross_evaluate"):
+        evaluation_settings(params)
 
 
 HOSTILE_KEYS = ["../../../../../../victim", "/tmp/victim", "a;touch INJECTED;#", "a';touch X;'",
@@ -113,7 +127,7 @@ def test_keys_that_become_paths_or_shell_words_must_be_safe(tmp_path, key, secti
         params["class_sets"][key] = [1]
         params["grid"]["class_sets"] = [key]
     with pytest.raises(InputError, match=f"{section} key .* is not allowed: use letters"):
-        load_params(write(tmp_path, params))
+        load_params_checked(write(tmp_path, params))
 
 
 @pytest.mark.parametrize(
@@ -138,13 +152,26 @@ def test_keys_that_become_paths_or_shell_words_must_be_safe(tmp_path, key, secti
         ("augmented", "eval_views", 0, "augmented: eval_views must be an integer from 1 to"),
         ("cross_evaluate", "seed", 1.5, "cross_evaluate.seed must be an integer"),
         ("cross_evaluate", "views", True, "cross_evaluate.views must be an integer"),
+        ("generate", "lr", math.inf, "generate: lr must be a finite number, got inf"),
+        ("generate", "lr", 1e6, "generate: lr must be at most 10.0"),
+        ("generate", "l2", math.inf, "generate: regularizer weight l2 must be a finite number"),
+        ("generate", "tv", 1e308, "generate: regularizer weight tv must be at most 1000.0"),
+        ("units", "tv", math.nan, "units.tv must be a finite number, got nan"),
+        ("generate", "min_delta", math.inf, "generate: min_delta must be a finite number"),
+        ("generate", "steps", 10**12, f"generate: steps must be {STEPS}, got 1000000000000"),
+        ("augmented", "eval_every", 10**12, "augmented: eval_every must be an integer from 1"),
+        ("augmented", "patience", 10**9, "augmented: patience must be an integer from 1 to"),
+        ("cross_evaluate", "seed", 2**64, "cross_evaluate.seed must be an integer from 0 to"),
+        ("generate", "device", "meta", "generate: unknown device 'meta': use cpu, cuda"),
+        ("generate", "device", "mps", "generate: unknown device 'mps'"),
+        ("generate", "device", "xpu:0", "generate: unknown device 'xpu:0'"),
     ],
 )
 def test_every_value_is_type_checked_naming_its_key(tmp_path, section, key, value, message):
     params = tiny_params()
     params[section][key] = value
     with pytest.raises(InputError, match=re.escape(message)):
-        load_params(write(tmp_path, params))
+        load_params_checked(write(tmp_path, params))
 
 
 @pytest.mark.parametrize(
@@ -160,7 +187,7 @@ def test_augmentation_values_are_type_checked(tmp_path, augmentation, message):
     params = tiny_params()
     params["plain"]["augmentation"].update(augmentation)
     with pytest.raises(InputError, match=re.escape(message)):
-        load_params(write(tmp_path, params))
+        load_params_checked(write(tmp_path, params))
 
 
 @pytest.mark.parametrize(
@@ -182,32 +209,7 @@ def test_sizes_are_bounded_before_any_model_loads(tmp_path, edit, message):
     params = tiny_params()
     edit(params)
     with pytest.raises(InputError, match=re.escape(message)):
-        load_params(write(tmp_path, params))
-
-
-@pytest.mark.parametrize(
-    "section, key, value, message",
-    [
-        ("generate", "lr", math.inf, "generate: lr must be a finite number, got inf"),
-        ("generate", "lr", 1e6, "generate: lr must be at most 10.0"),
-        ("generate", "l2", math.inf, "generate: regularizer weight l2 must be a finite number"),
-        ("generate", "tv", 1e308, "generate: regularizer weight tv must be at most 1000.0"),
-        ("units", "tv", math.nan, "units.tv must be a finite number, got nan"),
-        ("generate", "min_delta", math.inf, "generate: min_delta must be a finite number"),
-        ("generate", "steps", 10**12, f"generate: steps must be {STEPS}, got 1000000000000"),
-        ("augmented", "eval_every", 10**12, "augmented: eval_every must be an integer from 1"),
-        ("augmented", "patience", 10**9, "augmented: patience must be an integer from 1 to"),
-        ("cross_evaluate", "seed", 2**64, "cross_evaluate.seed must be an integer from 0 to"),
-        ("generate", "device", "meta", "generate: unknown device 'meta': use cpu, cuda"),
-        ("generate", "device", "mps", "generate: unknown device 'mps'"),
-        ("generate", "device", "xpu:0", "generate: unknown device 'xpu:0'"),
-    ],
-)
-def test_values_beyond_any_sane_range_are_refused(tmp_path, section, key, value, message):
-    params = tiny_params()
-    params[section][key] = value
-    with pytest.raises(InputError, match=re.escape(message)):
-        load_params(write(tmp_path, params))
+        load_params_checked(write(tmp_path, params))
 
 
 @pytest.mark.parametrize(
@@ -224,7 +226,7 @@ def test_augmentation_values_must_be_finite_and_sane(tmp_path, augmentation, mes
     params = tiny_params()
     params["augmented"]["augmentation"].update(augmentation)
     with pytest.raises(InputError, match=f"augmented.augmentation: {re.escape(message)}"):
-        load_params(write(tmp_path, params))
+        load_params_checked(write(tmp_path, params))
 
 
 @pytest.mark.parametrize("vector, message", [([math.nan, 1.0], "must be a finite number, got nan"),
@@ -234,14 +236,14 @@ def test_a_direction_must_be_finite(tmp_path, vector, message):
     params = tiny_params()
     params["unit_sets"]["lite"] = [{"layer": "blocks.4", "vector": vector}]
     with pytest.raises(InputError, match=f"unit_sets.lite\\[0\\]: .*{re.escape(message)}"):
-        load_params(write(tmp_path, params))
+        load_params_checked(write(tmp_path, params))
 
 
 def test_class_indices_beyond_imagenet_are_refused_before_any_model_loads(tmp_path):
     params = tiny_params(class_sets={"tiny": [1, 1000]})
     with pytest.raises(InputError, match="class_sets.tiny: class index 1000 is outside 0..999 "
                                          "of model efficientnet_lite0"):
-        load_params(write(tmp_path, params))
+        load_params_checked(write(tmp_path, params))
 
 
 def test_a_batch_bound_names_the_grid_point(tmp_path):
@@ -250,14 +252,14 @@ def test_a_batch_bound_names_the_grid_point(tmp_path):
     params["augmented"]["copies"] = 2
     with pytest.raises(InputError, match="augmented of efficientnet_lite0 on class_sets.tiny: "
                                          "600 classes x 2 copies"):
-        load_params(write(tmp_path, params))
+        load_params_checked(write(tmp_path, params))
 
 
 def test_an_error_about_a_long_class_list_does_not_print_it(tmp_path):
     params = tiny_params(class_sets={"tiny": [*range(2000), 5]})
     with pytest.raises(InputError, match="class_sets.tiny lists class 5 twice") as error:
-        load_params(write(tmp_path, params))
+        load_params_checked(write(tmp_path, params))
     assert len(str(error.value)) < 200
     params = tiny_params(class_sets={"tiny": [*range(2000), "x"]})
     with pytest.raises(InputError, match="class_sets.tiny\\[2000\\] must be an integer") as error:
-        load_params(write(tmp_path, params))
+        load_params_checked(write(tmp_path, params))
