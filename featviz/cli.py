@@ -62,7 +62,7 @@ def models_command() -> None:
     table = Table("model", "source", "weights here")
     for name in known_models():
         available = weights_available(name)
-        table.add_row(name, parse_model_name(name).source, "yes" if available else "no")
+        table.add_row(name, parse_model_name(name).kind, "yes" if available else "no")
     console = Console()
     console.print(table)
     console.print(
@@ -73,35 +73,47 @@ def models_command() -> None:
 
 @app.command("classes")
 def classes_command(
-    query: str = typer.Argument("", help="Part of a class name, case-insensitive; empty: all."),
+    query: str = typer.Argument("", help="Part of a label, case-insensitive; empty: all."),
+    model: str | None = typer.Option(None, "--model", help="A key of params.yaml 'models' "
+                                     "whose labels to search; default: ImageNet's.",
+                                     callback=_not_an_option),
+    params: Path = PARAMS_OPTION,
 ) -> None:
-    """Find ImageNet class indices by name."""
-    from featviz.models import IMAGENET_CLASSES
+    """Find class indices by label (what a class set may list: indices or labels)."""
+    from featviz.labels import search_labels
+    from featviz.stages.lookup import model_labels
 
-    matches = [(i, name) for i, name in enumerate(IMAGENET_CLASSES)
-               if query.lower() in name.lower()]
-    if not matches:
-        Console(stderr=True).print(f"no ImageNet class name contains {quoted(query)}")
-        raise typer.Exit(1)
-    for index, name in matches:
-        typer.echo(f"{index}\t{name}")
+    def show() -> None:
+        matches = search_labels(query, model_labels(model, params))
+        if not matches:
+            where = f"model {model}'s labels" if model else "ImageNet's labels"
+            Console(stderr=True).print(f"none of {where} contains {quoted(query)}",
+                                       highlight=False)
+            raise typer.Exit(1)
+        for index, name in matches:
+            typer.echo(f"{index}\t{name}")
+
+    _run(show)
 
 
 @app.command("layers")
 def layers_command(
-    model: str = typer.Argument(..., help="A model name, as `featviz models` lists them."),
+    model: str = typer.Argument(..., help="A key of params.yaml 'models', or a model name as "
+                                "`featviz models` lists them."),
     size: int = typer.Option(0, "--size", help="Input size; 0: the model's own."),
+    params: Path = PARAMS_OPTION,
 ) -> None:
     """List a model's layers that units can read: name, output shape for one image, and
-    layout (conv: channels x height x width; tokens: tokens x features). Built with random
-    weights, so nothing downloads."""
+    layout (conv: channels x height x width; tokens: tokens x features). A registry network is
+    built with random weights, so nothing downloads."""
     from featviz import validation
-    from featviz.models import RANDOM_WEIGHTS, load_model
+    from featviz.models import load_model
+    from featviz.stages.lookup import named_model
     from featviz.units import layers
 
     def show() -> None:
         validation.integer(size, "--size", 0, MAX_LAYERS_SIZE)
-        classifier = load_model(model, RANDOM_WEIGHTS)
+        classifier = load_model(named_model(model, params))
         table = Table("layer", "output shape", "layout")
         for info in layers(classifier, size or None):
             table.add_row(info.name, " x ".join(map(str, info.shape)), info.layout)
@@ -184,6 +196,23 @@ def generate_units_command(
 
     _run(lambda: generate_units(*_grid_point("generate-units", model, unit_set, "--unit-set"),
                                 params))
+
+
+@app.command("model-files")
+def model_files_command(
+    model: str | None = typer.Option(None, "--model", help="A key of params.yaml 'models'.",
+                                     callback=_not_an_option),
+    held_out: bool = typer.Option(False, "--held-out",
+                                  help="The model is a held-out evaluator (its stage's name)."),
+    params: Path = PARAMS_OPTION,
+) -> None:
+    """Write data/model_files/<model>.json, the fingerprint of the model's files, on which its
+    stages depend. Without --model, the model of the DVC stage running."""
+    from featviz.stages.model_files import model_files
+    from featviz.stages.outputs import dvc_matrix_item
+
+    stage = "held-out-model-files" if held_out else "model-files"
+    _run(lambda: model_files(model or dvc_matrix_item(stage), stage, params))
 
 
 @app.command("cross-evaluate")

@@ -6,11 +6,15 @@ Names:
   timm's ``tf_efficientnet_lite{0,1,2}``).
 - ``resnet18``, ``resnet50``, ``vit_b_16`` or ``torchvision:<arch>``: torchvision classifiers.
 - ``timm:<arch>``: timm classifiers.
+- ``python:<file.py or module>:<callable>``, ``export:<path>``, ``torchscript:<path>``: the
+  user's own networks (``featviz.own_models``).
 
 ``weights`` chooses what fills the network: ``None`` for the default pretrained weights, a
 torchvision weights-enum name such as ``IMAGENET1K_V2``, ``"random"`` for random
 initialization (tests, speed benchmarks), or a path to a state dict (``.safetensors``, or a
-``torch.load``-able ``.pt``/``.pth``/``.bin`` read with ``weights_only=True``).
+``torch.load``-able ``.pt``/``.pth``/``.bin`` read with ``weights_only=True``). A ``ModelSpec``
+adds what a models entry of params.yaml may say: another head (``num_classes``), the labels,
+the input size and normalization, and the residual branches of a user's network.
 """
 
 from __future__ import annotations
@@ -70,19 +74,22 @@ class Classifier(nn.Module):
         input_size: int,
         class_names: list[str],
         family: Family | None = None,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.name = name
         self.family = family or Family()
+        self.channels_last = channels_last
         net.requires_grad_(False).eval()
         generator = torch.Generator().manual_seed(0)
         self.net = fold_batch_norms(net, torch.rand((1, 3, input_size, input_size),
                                                     generator=generator))
         self.input_size = input_size
         self.class_names = class_names
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
-        self.to(memory_format=torch.channels_last)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
         self.eval()
 
     @property
@@ -96,7 +103,9 @@ class Classifier(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Channels-last inputs and weights: 1.3-1.7x faster convolutions on CPU (oneDNN)."""
         normalized = (images - self.mean) / self.std
-        return self.net(normalized.contiguous(memory_format=torch.channels_last))
+        if self.channels_last:
+            normalized = normalized.contiguous(memory_format=torch.channels_last)
+        return self.net(normalized)
 
 
 def first_forward(model: Classifier, images: torch.Tensor) -> torch.Tensor:
@@ -126,8 +135,42 @@ def first_line(error: BaseException) -> str:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    source: str  # "embedded", "torchvision" or "timm"
-    arch: str  # the embedded model's name, or the torchvision or timm architecture
+    """A model as a models entry of params.yaml describes it. ``input_size``, ``mean`` and
+    ``std`` default to what a registry model knows and are required for a user's own network
+    (``python:``, ``export:``, ``torchscript:``), as are ``labels``; ``num_classes`` gives a
+    torchvision or timm architecture another head; ``residual_branches`` names the modules that
+    end a user's network's residual branches (for the skip gradient)."""
+
+    name: str
+    weights: str | None = None
+    num_classes: int | None = None
+    labels: tuple[str, ...] | None = None
+    input_size: int | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    residual_branches: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    kind: str  # "embedded", "torchvision", "timm", or an own form: "python", "export", ...
+    target: str  # the embedded model's name, the architecture, or what the own form names
+
+
+OWN_FORMS = ("python", "export", "torchscript")
+
+
+@dataclass(frozen=True)
+class Built:
+    """A loaded network and what its source knows of it (None: the spec must say)."""
+
+    net: nn.Module
+    family: Family
+    labels: list[str] | None = None
+    input_size: int | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    channels_last: bool = True
 
 
 def check_classes(model: Classifier, classes: list[int]) -> None:
@@ -146,27 +189,30 @@ def check_classes(model: Classifier, classes: list[int]) -> None:
         raise InputError(f"class list lists class {repeated} twice")
 
 
-def parse_model_name(name: str) -> ModelSpec:
+def parse_model_name(name: str) -> ModelSource:
     if not isinstance(name, str):
         raise InputError(f"a model name must be a string, got {quoted(name)}")
     if name in EMBEDDED:
-        return ModelSpec("embedded", name)
+        return ModelSource("embedded", name)
     if name in TORCHVISION_ALIASES:
-        return ModelSpec("torchvision", name)
-    source, _, arch = name.partition(":")
-    if source == "torchvision":
+        return ModelSource("torchvision", name)
+    kind, _, target = name.partition(":")
+    if kind in OWN_FORMS and target:
+        return ModelSource(kind, target)
+    if kind == "torchvision":
         import torchvision
 
-        if arch in torchvision.models.list_models(torchvision.models):
-            return ModelSpec("torchvision", arch)
-    if source == "timm" and arch:
+        if target in torchvision.models.list_models(torchvision.models):
+            return ModelSource("torchvision", target)
+    if kind == "timm" and target:
         import timm
 
-        if timm.is_model(arch):
-            return ModelSpec("timm", arch)
+        if timm.is_model(target):
+            return ModelSource("timm", target)
     raise InputError(
-        f"unknown model {quoted(name)}: use one of {', '.join([*EMBEDDED, *TORCHVISION_ALIASES])}, "
-        "'torchvision:<classification arch>' or 'timm:<arch>'"
+        f"unknown model {quoted(name)}: use one of {', '.join([*EMBEDDED, *TORCHVISION_ALIASES])},"
+        " 'torchvision:<classification arch>', 'timm:<arch>', 'python:<file.py or module>:"
+        "<callable>', 'export:<path>' or 'torchscript:<path>'"
     )
 
 
@@ -176,37 +222,100 @@ def imagenet_classes_known(name: str) -> bool:
     return name in EMBEDDED or name in TORCHVISION_ALIASES or name.startswith("torchvision:")
 
 
+def default_labels(spec: ModelSpec) -> list[str] | None:
+    """The labels a model has before it loads: its spec's, or a registry model's own (ImageNet's
+    for its default head); None where only loading it tells (a timm model with another label
+    set, or an own network without labels)."""
+    if spec.labels is not None:
+        return list(spec.labels)
+    if spec.num_classes is not None:
+        return None
+    source = parse_model_name(spec.name)
+    if source.kind in ("embedded", "torchvision"):
+        return IMAGENET_CLASSES
+    if source.kind == "timm":
+        import timm
+
+        classes = timm.models.get_pretrained_cfg(source.target).num_classes
+        return IMAGENET_CLASSES if classes in (None, 1000) else None
+    return None
+
+
 def known_models() -> list[str]:
     return [*EMBEDDED, *TORCHVISION_ALIASES]
 
 
-def load_model(name: str, weights: str | None = None) -> Classifier:
-    spec = parse_model_name(name)
-    if weights == "":
-        raise InputError(f"empty weights for {name}: use null for its default weights, "
+def load_model(model: str | ModelSpec, weights: str | None = None) -> Classifier:
+    """The classifier a registry name, or a ModelSpec, describes (``weights`` with a name)."""
+    spec = model if isinstance(model, ModelSpec) else ModelSpec(model, weights)
+    source = parse_model_name(spec.name)
+    _check_spec(spec, source)
+    if source.kind in OWN_FORMS:
+        from featviz.own_models import build_own
+
+        built = build_own(source, spec)
+    elif source.kind == "embedded":
+        built = _load_embedded(spec.name, spec.weights)
+    elif source.kind == "torchvision":
+        built = _load_torchvision(spec.name, source.target, spec.weights, spec.num_classes)
+    else:
+        built = _load_timm(spec.name, source.target, spec.weights, spec.num_classes)
+    labels = list(spec.labels) if spec.labels is not None else built.labels
+    classifier = Classifier(spec.name, built.net, spec.mean or built.mean,
+                            spec.std or built.std, spec.input_size or built.input_size,
+                            labels, built.family, built.channels_last)
+    if spec != ModelSpec(spec.name, spec.weights):  # a head, labels or inputs of its own
+        check_outputs(classifier)
+    return classifier
+
+
+def _check_spec(spec: ModelSpec, source: ModelSource) -> None:
+    if spec.weights == "":
+        raise InputError(f"empty weights for {spec.name}: use null for its default weights, "
                          f"'{RANDOM_WEIGHTS}' or a path to a state dict file")
-    if spec.source == "embedded":
-        return _load_embedded(name, spec.arch, weights)
-    if spec.source == "torchvision":
-        return _load_torchvision(name, spec.arch, weights)
-    return _load_timm(name, spec.arch, weights)
+    if spec.num_classes is not None and source.kind not in ("torchvision", "timm"):
+        raise InputError(f"num_classes is for torchvision: and timm: architectures; "
+                         f"{spec.name} has the head it was built with")
+    if spec.residual_branches and source.kind not in ("python", "export"):
+        raise InputError(f"residual_branches is for python: and export: networks; featviz "
+                         f"knows the residual branches of {spec.name}")
+    if source.kind in OWN_FORMS:
+        missing = [key for key in ("labels", "input_size", "mean", "std")
+                   if getattr(spec, key) is None]
+        if missing:
+            raise InputError(f"{spec.name} needs {', '.join(missing)}: featviz cannot know "
+                             "them for a network of your own")
+
+
+def check_outputs(model: Classifier) -> None:
+    """One forward pass at the model's input size: it must put out one score per label."""
+    images = torch.zeros(2, 3, model.input_size, model.input_size, device=model.mean.device)
+    with torch.no_grad():
+        logits = first_forward(model, images)
+    if logits.dim() != 2 or logits.shape[0] != 2:
+        raise InputError(f"model {model.name} puts out {tuple(logits.shape[1:])} per image, "
+                         "not one score per class")
+    if logits.shape[1] != model.num_classes:
+        raise InputError(f"model {model.name} puts out {logits.shape[1]} classes, but its labels "
+                         f"name {model.num_classes}")
 
 
 def weights_available(name: str, weights: str | None = None) -> bool:
     """Whether ``load_model(name, weights)`` can run here without a network."""
-    spec = parse_model_name(name)
+    source = parse_model_name(name)
     if weights == RANDOM_WEIGHTS:
         return True
-    if weights is not None and _is_path(weights):
+    if weights is not None and is_weights_path(weights):
         return Path(weights).is_file()
-    if spec.source == "embedded":
+    if source.kind == "embedded":
         return _embedded_weights_path(name).is_file()
-    if spec.source == "torchvision":
-        return _torchvision_cache_path(_torchvision_weights(spec.arch, weights)).is_file()
-    return _timm_cached_file(spec.arch) is not None
+    if source.kind == "torchvision":
+        return _torchvision_cache_path(_torchvision_weights(source.target, weights)).is_file()
+    return _timm_cached_file(source.target) is not None
 
 
-def _is_path(weights: str) -> bool:
+def is_weights_path(weights: str) -> bool:
+    """Whether ``weights`` names a file (rather than a weights name such as IMAGENET1K_V2)."""
     return os.sep in weights or weights.endswith(WEIGHT_FILE_SUFFIXES)
 
 
@@ -289,21 +398,20 @@ def _embedded_weights_path(name: str) -> Path:
     return files[0]
 
 
-def _load_embedded(name: str, arch: str, weights: str | None) -> Classifier:
+def _load_embedded(name: str, weights: str | None) -> Built:
     net = EfficientNetLite(EMBEDDED[name])
     if weights is None:
         _load_by_position(net, torch.load(_embedded_weights_path(name), map_location="cpu",
                                           weights_only=True))
-    elif _is_path(weights):
+    elif is_weights_path(weights):
         _load_local(net, name, weights)
     elif weights != RANDOM_WEIGHTS:
         raise InputError(
             f"unknown weights {quoted(weights)} for {name}: leave weights empty (null) for its "
             f"embedded ImageNet weights, or use '{RANDOM_WEIGHTS}' or a path to a state dict "
             f"file ({', '.join(WEIGHT_FILE_SUFFIXES)})")
-    size = INPUT_SIZES[EMBEDDED[name]]
-    return Classifier(name, net, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), size, IMAGENET_CLASSES,
-                      EfficientNetLiteFamily())
+    return Built(net, EfficientNetLiteFamily(), IMAGENET_CLASSES, INPUT_SIZES[EMBEDDED[name]],
+                 (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
 
 def _load_by_position(net: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -346,27 +454,32 @@ def _torchvision_cache_path(weights: torchvision.models.WeightsEnum) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
-def _load_torchvision(name: str, arch: str, weights: str | None) -> Classifier:
+def _load_torchvision(name: str, arch: str, weights: str | None,
+                      num_classes: int | None) -> Built:
+    """torchvision's ``arch``; with ``num_classes``, another head, filled from a state dict
+    file (or random). Preprocessing as its default weights'."""
     import torchvision
 
-    net = torchvision.models.get_model(arch, weights=None)
-    if weights == RANDOM_WEIGHTS or (weights is not None and _is_path(weights)):
+    head = {} if num_classes is None else {"num_classes": num_classes}
+    net = torchvision.models.get_model(arch, weights=None, **head)
+    if weights == RANDOM_WEIGHTS or (weights is not None and is_weights_path(weights)):
         reference = torchvision.models.get_model_weights(arch).DEFAULT
         if weights != RANDOM_WEIGHTS:
             _load_local(net, name, weights)
     else:
+        _check_pretrained_head(name, num_classes)
         reference = _torchvision_weights(arch, weights)
         net.load_state_dict(_torchvision_state_dict(arch, reference))
     preprocessing = reference.transforms()
-    return Classifier(
-        name,
-        net,
-        tuple(preprocessing.mean),
-        tuple(preprocessing.std),
-        preprocessing.crop_size[0],
-        list(reference.meta["categories"]),
-        TorchvisionFamily(),
-    )
+    labels = list(reference.meta["categories"]) if num_classes is None else None
+    return Built(net, TorchvisionFamily(), labels, preprocessing.crop_size[0],
+                 tuple(preprocessing.mean), tuple(preprocessing.std))
+
+
+def _check_pretrained_head(name: str, num_classes: int | None) -> None:
+    if num_classes is not None:
+        raise InputError(f"{name} with num_classes {num_classes} needs weights: a path to a "
+                         f"state dict with a {num_classes}-class head (or '{RANDOM_WEIGHTS}')")
 
 
 def _torchvision_state_dict(
@@ -405,11 +518,13 @@ def _timm_cached_file(arch: str) -> str | None:
     return None
 
 
-def _load_timm(name: str, arch: str, weights: str | None) -> Classifier:
+def _load_timm(name: str, arch: str, weights: str | None, num_classes: int | None) -> Built:
+    """timm's ``arch``; with ``num_classes``, another head (as ``_load_torchvision``)."""
     import timm
 
-    if weights == RANDOM_WEIGHTS or (weights is not None and _is_path(weights)):
-        net = timm.create_model(arch, pretrained=False)
+    head = {} if num_classes is None else {"num_classes": num_classes}
+    if weights == RANDOM_WEIGHTS or (weights is not None and is_weights_path(weights)):
+        net = timm.create_model(arch, pretrained=False, **head)
         if weights != RANDOM_WEIGHTS:
             _load_local(net, name, weights)
     elif weights is not None:
@@ -418,14 +533,15 @@ def _load_timm(name: str, arch: str, weights: str | None) -> Classifier:
             f"pretrained weights, or use '{RANDOM_WEIGHTS}' or a path to a state dict file"
         )
     else:
+        _check_pretrained_head(name, num_classes)
         net = _timm_pretrained(arch)
     config = timm.data.resolve_data_config({}, model=net)
-    num_classes = net.pretrained_cfg.get("num_classes", 1000)
-    class_names = IMAGENET_CLASSES if num_classes == 1000 else [str(i) for i in range(num_classes)]
-    return Classifier(
-        name, net, tuple(config["mean"]), tuple(config["std"]), config["input_size"][-1],
-        class_names, TimmFamily(),
-    )
+    classes = num_classes or net.pretrained_cfg.get("num_classes", 1000)
+    labels = IMAGENET_CLASSES if classes == 1000 and num_classes is None else None
+    if labels is None and num_classes is None:
+        labels = [str(i) for i in range(classes)]
+    return Built(net, TimmFamily(), labels, config["input_size"][-1], tuple(config["mean"]),
+                 tuple(config["std"]))
 
 
 def _timm_pretrained(arch: str) -> nn.Module:

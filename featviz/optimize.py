@@ -153,6 +153,8 @@ class Progress:
     steps: int
     active_targets: int  # still optimized: the others stopped early
     total_targets: int
+    # at an evaluation, each evaluated target's new point (target index -> point); else None
+    evaluated: dict[int, HistoryPoint] | None = None
 
 
 def optimize(
@@ -179,12 +181,13 @@ def optimize(
             _memory_errors_explained(run.samples, run.view_size):
         for step in range(1, config.steps + 1):
             scores = run.step(step, augmentation)
-            if progress is not None:
-                progress(Progress(step, config.steps, len(run.active), len(targets)))
+            evaluated = None
             if step % config.eval_every == 0 or step == config.steps:
-                run.evaluate(step, scores)
-                if not run.active:
-                    break
+                evaluated = run.evaluate(step, scores)
+            if progress is not None:
+                progress(Progress(step, config.steps, len(run.active), len(targets), evaluated))
+            if not run.active:
+                break
     return run.result(branches)
 
 
@@ -246,9 +249,9 @@ class _Run:
         images = self.images()
         return images if len(self.index) == len(images) else images[self.index]
 
-    def evaluate(self, step: int, scores: torch.Tensor) -> None:
+    def evaluate(self, step: int, scores: torch.Tensor) -> dict[int, HistoryPoint]:
         """Score the active images on the fixed views, keep each sample's best, and let the
-        targets that stopped improving leave."""
+        targets that stopped improving leave; each evaluated target's new point."""
         self.check_finite(scores)
         with torch.no_grad():
             images = self.rendered()
@@ -258,10 +261,12 @@ class _Run:
         copies = self.config.copies
         target_score = score.view(-1, copies).max(dim=1)
         target_p = p_target.view(-1, copies).gather(1, target_score.indices[:, None]).squeeze(1)
-        points = zip(self.active, target_score.values.tolist(), target_p.tolist())
-        self.active = [t for t, value, p in points if not self.runs[t].record(
-            HistoryPoint(step, value, _number_or_none(p)), self.config)]
+        points = {t: HistoryPoint(step, value, _number_or_none(p)) for t, value, p in
+                  zip(self.active, target_score.values.tolist(), target_p.tolist())}
+        self.active = [t for t, point in points.items()
+                       if not self.runs[t].record(point, self.config)]
         self.index = _sample_index(self.active, copies, self.device)
+        return points
 
     def check_finite(self, values: torch.Tensor) -> None:
         values = values.detach()

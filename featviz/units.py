@@ -13,7 +13,6 @@ the wrapped network (``model.net``), as `featviz layers MODEL` lists them.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import Field, dataclass, fields
 from typing import ClassVar
@@ -35,9 +34,6 @@ LAYOUTS = {4: CONV, 3: TOKENS}  # by the number of dimensions of a layer's outpu
 TOKEN_CHOICES = ("cls", "mean")
 MAX_DIRECTION_ENTRY = 1e6  # the direction's dot products stay far from float32's range
 MAX_COSINE_POWER = 16.0
-# A layer name becomes part of a file name: module names are letters, digits, _ and dots.
-LAYER_PATTERN = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
-MAX_LAYER_NAME = 200
 
 # kind -> unit class; every subclass of Unit that names its kind registers itself here.
 UNIT_KINDS: dict[str, type[Unit]] = {}
@@ -133,11 +129,7 @@ class OnLayer(Unit):
     layer: str
 
     def __post_init__(self) -> None:
-        if not isinstance(self.layer, str) or len(self.layer) > MAX_LAYER_NAME or \
-                not LAYER_PATTERN.fullmatch(self.layer):
-            raise InputError(f"layer must be a module name such as blocks.4 (letters, digits, "
-                             f"_ and dots; `featviz layers MODEL` lists them), got "
-                             f"{quoted(self.layer)}")
+        validation.module_name(self.layer, "layer")  # it becomes part of a file name
         super().__post_init__()
 
     def site(self, model):

@@ -5,12 +5,16 @@ and every number that is not finite (NaN, infinities)."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 from featviz.errors import InputError
 
 MAX_QUOTED = 80  # characters of a value an error message quotes
 MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
+# A module name (as nn.Module.named_modules gives it), which may become part of a file name.
+MODULE_NAME = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
+MAX_MODULE_NAME = 200
 
 
 def quoted(value: object) -> str:
@@ -70,4 +74,12 @@ def choice(value: object, name: str, choices: Iterable[str]) -> str:
     choices = list(choices)
     if not isinstance(value, str) or value not in choices:
         raise InputError(f"unknown {name} {quoted(value)}: use one of {', '.join(choices)}")
+    return value
+
+
+def module_name(value: object, name: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_MODULE_NAME or \
+            not MODULE_NAME.fullmatch(value):
+        raise InputError(f"{name} must be a module name such as blocks.4 (letters, digits, _ and "
+                         f"dots; `featviz layers MODEL` lists them), got {quoted(value)}")
     return value

@@ -38,7 +38,7 @@ def check_every_section(params: Params) -> None:
         unit_set(params, key)
     for model in evaluators(params):
         for class_set in params.grid_class_sets:
-            params.check_classes_fit(model, class_set)
+            params.classes(model, class_set)
     for model in params.grid_models:
         entry = params.model(model)
         for variant in VARIANTS:

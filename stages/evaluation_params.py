@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from featviz import validation
+from featviz.errors import InputError
 from featviz.evaluate import MAX_VIEWS
 from featviz.stages.params import Params, check_section_keys, key_list
 
@@ -20,15 +21,19 @@ class EvaluationSettings:
 
 def evaluation_settings(params: Params) -> EvaluationSettings:
     section = params.section("cross_evaluate")
-    check_section_keys(section, KEYS, "cross_evaluate", required=("views", "seed"))
+    check_section_keys(section, KEYS, "cross_evaluate", required=KEYS)
+    extra = key_list(section.get("extra_evaluators") or [], "cross_evaluate.extra_evaluators",
+                     params.section("models"), allow_empty=True)
+    in_grid = [key for key in extra if key in params.grid_models]
+    if in_grid:
+        raise InputError(f"cross_evaluate.extra_evaluators lists {in_grid[0]}, a grid model: "
+                         "held-out evaluators make no images")
     return EvaluationSettings(
         validation.integer(section["views"], "cross_evaluate.views", 1, MAX_VIEWS),
         validation.integer(section["seed"], "cross_evaluate.seed", 0, validation.MAX_SEED),
-        key_list(section.get("extra_evaluators") or [], "cross_evaluate.extra_evaluators",
-                 params.section("models"), allow_empty=True))
+        extra)
 
 
 def evaluators(params: Params) -> list[str]:
     """The models that score every grid image: the grid's, then the extra evaluators."""
-    extra = evaluation_settings(params).extra_evaluators
-    return list(dict.fromkeys([*params.grid_models, *extra]))
+    return [*params.grid_models, *evaluation_settings(params).extra_evaluators]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -9,9 +10,8 @@ from featviz.models import check_classes, load_model
 from featviz.optimize import OptimizationResult, check_batch, optimize
 from featviz.stages.generate_params import generate_settings
 from featviz.stages.grid_point import history_csv, optimize_with_progress
-from featviz.stages.images import png_bytes
+from featviz.stages.images import contact_sheet, png_bytes
 from featviz.stages.outputs import (
-    class_label,
     generate_stage,
     grid_point,
     grid_point_outputs,
@@ -26,49 +26,51 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
     start = time.perf_counter()
     params = load_params(params_path)
     entry = params.model(model_key)
-    classes = params.class_set(class_set)
-    params.check_classes_fit(model_key, class_set)
+    classes = params.classes(model_key, class_set)
+    labels = entry.labels
     settings = generate_settings(params, variant, entry)
+    point = grid_point(model_key, class_set)
     prefixed(f"{variant} of {model_key} on class_sets.{class_set}",
              lambda: check_batch(len(classes), settings.optimization))
-    images, history, metrics_path = grid_point_outputs(variant, model_key, class_set)
-    model = load_model(entry.name, entry.weights)
+    outputs = grid_point_outputs(variant, model_key, class_set)
+    model = prefixed(f"models.{model_key}", lambda: load_model(entry.spec))
     prefixed(f"class_sets.{class_set}", lambda: check_classes(model, classes))
-    result = optimize_with_progress(
-        f"{variant} {grid_point(model_key, class_set)}", settings.optimization.steps, "classes",
+    result, live_files = optimize_with_progress(
+        f"{variant} {point}", settings.optimization.steps, "classes", outputs.live,
+        params.source,
         lambda progress: optimize(model, classes, settings.objective, settings.augmentation,
                                   settings.optimization, progress))
-    metrics = generate_metrics(result, settings.objective.name)
-    metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
-    names = [image_filename(c.target).removesuffix(".png") for c in result.targets]
+    names = [image_filename(c.target, labels).removesuffix(".png") for c in result.targets]
     write_stage_outputs(generate_stage(variant, model_key, class_set), {
-        images: {image_filename(c.target): png_bytes(c.image) for c in result.targets},
-        history: history_csv(result, names),
-        metrics_path: json_text(metrics),
+        outputs.images: {file: data for name, c in zip(names, result.targets) for file, data in (
+            (f"{name}.png", png_bytes(c.image)),
+            (f"{name}_transparency.png", png_bytes(c.transparency.expand(3, -1, -1))))},
+        outputs.sheet: contact_sheet([c.image for c in result.targets], names),
+        outputs.history: history_csv(result, names),
+        outputs.live: live_files,
+        outputs.records: json_text(records(result, settings.objective.name, labels, names)),
     }, params.source)
+    print(f"{variant} {point}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
-def generate_metrics(result: OptimizationResult, objective_name: str) -> dict:
-    p_targets = [c.p_target for c in result.targets]
+def records(result: OptimizationResult, objective_name: str, labels: list[str],
+            names: list[str]) -> dict:
+    """What the optimization did for each class (nothing that changes between runs of the
+    same params: no timings)."""
     return {
         "objective": objective_name,
-        "mean_p_target": sum(p_targets) / len(p_targets),
-        "min_p_target": min(p_targets),
-        "seconds": round(result.seconds, 2),
-        "image_steps": result.image_steps,
-        "image_steps_per_second": round(result.image_steps_per_second, 2),
-        "device": result.device,
         "residual_branches_scaled": result.residual_branches_scaled,
+        "image_steps": result.image_steps,
+        "device": result.device,
         "classes": {
-            image_filename(c.target).removesuffix(".png"): {
+            name: {
                 "class": c.target,
-                "name": class_label(c.target),
+                "name": labels[c.target],
                 "objective": c.objective,
                 "p_target": c.p_target,
                 "steps": c.steps,
                 "early_stopped": c.early_stopped,
-                "seconds": round(c.seconds, 2),
             }
-            for c in result.targets
+            for name, c in zip(names, result.targets)
         },
     }

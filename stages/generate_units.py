@@ -8,6 +8,7 @@ against its highest activation on scikit-image's photos: how far above natural i
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from skimage import data
 from featviz.models import load_model
 from featviz.optimize import OptimizationResult, check_batch
 from featviz.stages.grid_point import history_csv, optimize_with_progress
-from featviz.stages.images import png_bytes
+from featviz.stages.images import contact_sheet, png_bytes
 from featviz.stages.outputs import (
     generate_stage,
     grid_point,
@@ -42,27 +43,29 @@ def generate_units(model_key: str, unit_set_key: str, params_path: Path) -> None
     config = settings.optimization
     prefixed(f"units of {model_key} on unit_sets.{unit_set_key}",
              lambda: check_batch(len(units), config))
-    images, history, metrics_path = grid_point_outputs(UNITS, model_key, unit_set_key)
-    model = load_model(entry.name, entry.weights)
+    outputs = grid_point_outputs(UNITS, model_key, unit_set_key)
+    model = prefixed(f"models.{model_key}", lambda: load_model(entry.spec))
     stems = [unit.stem(i) for i, unit in enumerate(units)]
-    result = prefixed(f"unit_sets.{unit_set_key}", lambda: optimize_with_progress(
-        f"units {grid_point(model_key, unit_set_key)}", config.steps, "units",
+    point = grid_point(model_key, unit_set_key)
+    result, live_files = prefixed(f"unit_sets.{unit_set_key}", lambda: optimize_with_progress(
+        f"units {point}", config.steps, "units", outputs.live, params.source,
         lambda progress: optimize_units(model, units, settings.augmentation, config,
                                         settings.penalty, progress)))
     size = config.view_size or model.input_size
     on_images = unit_activations(model, units, center_view(result.images, size)).diagonal()
     on_photos = unit_activations(model, units, photos(size)).max(dim=0).values
-    metrics = units_metrics(result, units, stems, on_images, on_photos)
-    metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
     files = {}
     for stem, unit_result in zip(stems, result.targets):
         files[f"{stem}.png"] = png_bytes(unit_result.image)
         files[f"{stem}_transparency.png"] = png_bytes(unit_result.transparency.expand(3, -1, -1))
     write_stage_outputs(generate_stage(UNITS, model_key, unit_set_key), {
-        images: files,
-        history: history_csv(result, stems),
-        metrics_path: json_text(metrics),
+        outputs.images: files,
+        outputs.sheet: contact_sheet([t.image for t in result.targets], stems),
+        outputs.history: history_csv(result, stems),
+        outputs.live: live_files,
+        outputs.records: json_text(units_records(result, units, stems, on_images, on_photos)),
     }, params.source)
+    print(f"units {point}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
 def photos(size: int) -> torch.Tensor:
@@ -76,7 +79,7 @@ def photos(size: int) -> torch.Tensor:
     return torch.cat([center_view(square[None], size) for square in squares])
 
 
-def units_metrics(result: OptimizationResult, units: list[Unit], stems: list[str],
+def units_records(result: OptimizationResult, units: list[Unit], stems: list[str],
                   on_images: torch.Tensor, on_photos: torch.Tensor) -> dict:
     entries = {}
     for stem, unit, unit_result, image_value, photo_value in zip(
@@ -95,9 +98,6 @@ def units_metrics(result: OptimizationResult, units: list[Unit], stems: list[str
               if entry["ratio_to_photos"] is not None]
     return {
         "mean_ratio_to_photos": sum(ratios) / len(ratios) if ratios else None,
-        "seconds": round(result.seconds, 2),
         "image_steps": result.image_steps,
-        "image_steps_per_second": round(result.image_steps_per_second, 2),
-        "device": result.device,
         "units": entries,
     }

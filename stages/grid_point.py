@@ -1,24 +1,49 @@
 """What the stages that optimize a grid point share: the optimization under a progress
-display, and its history as the loss-curve plot reads it."""
+display, with its step metrics written live (stages/live.py), and its history as the
+loss-curve plot reads it.
+
+At every evaluation, the mean objective and p(target) of the grid point's targets (each
+target's latest score, best copy, on the fixed views) go to the live metrics; every target's own
+curve goes to the history CSV when the stage ends.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import statistics
 from collections.abc import Callable
+from pathlib import Path
 
 from featviz.optimize import OptimizationResult, Progress
+from featviz.stages.keys import ParamsFile
+from featviz.stages.live import LiveMetrics
 from featviz.stages.progress import progress_reporter
 
 
-def optimize_with_progress(description: str, steps: int, noun: str,
+def optimize_with_progress(description: str, steps: int, noun: str, live: Path,
+                           params: ParamsFile,
                            run: Callable[[Callable[[Progress], None]], OptimizationResult]
-                           ) -> OptimizationResult:
-    """``run(progress)`` under a progress display of ``steps`` steps; ``noun`` names the
-    targets ("classes", "units")."""
+                           ) -> tuple[OptimizationResult, dict[str, bytes]]:
+    """``run(progress)`` under a progress display of ``steps`` steps, its step metrics written
+    to the folder ``live`` (while ``params`` holds what the run started from); ``noun`` names
+    the targets ("classes", "units"). The result, and the live folder's final files."""
+    metrics = LiveMetrics(live, params)
+    latest: dict = {}
     with progress_reporter(description, steps) as update:
-        return run(lambda p: update(p.step, f"{p.active_targets} of {p.total_targets} {noun} "
-                                            "optimizing"))
+        def progress(p: Progress) -> None:
+            update(p.step, f"{p.active_targets} of {p.total_targets} {noun} optimizing")
+            if p.evaluated:
+                latest.update(p.evaluated)
+                values = {"objective": statistics.fmean(
+                    point.objective for point in latest.values())}
+                p_targets = [point.p_target for point in latest.values()
+                             if point.p_target is not None]
+                if p_targets:
+                    values["p_target"] = statistics.fmean(p_targets)
+                metrics.log(p.step, values)
+
+        return run(progress), metrics.files()
 
 
 def history_csv(result: OptimizationResult, names: list[str]) -> str:

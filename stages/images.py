@@ -28,6 +28,32 @@ def png_bytes(image: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
+SHEET_COLUMNS = 5
+SHEET_TILE = 160
+SHEET_CAPTION = 18
+
+
+def contact_sheet(images: list[torch.Tensor], captions: list[str]) -> bytes:
+    """One PNG of ``images`` (each (3, H, W) in [0, 1]) in rows of SHEET_COLUMNS, each over its
+    caption: what `dvc plots show` draws of a grid point."""
+    from PIL import ImageDraw, ImageFont
+
+    columns = min(SHEET_COLUMNS, len(images))
+    rows = -(-len(images) // columns)
+    cell = SHEET_TILE + SHEET_CAPTION
+    sheet = Image.new("RGB", (columns * SHEET_TILE, rows * cell), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=12)
+    for i, (image, caption) in enumerate(zip(images, captions)):
+        left, top = (i % columns) * SHEET_TILE, (i // columns) * cell
+        tile = to_pil(image).resize((SHEET_TILE, SHEET_TILE), Image.Resampling.LANCZOS)
+        sheet.paste(tile, (left, top))
+        draw.text((left + 4, top + SHEET_TILE + 2), caption[:24], fill="black", font=font)
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def read_png(path: Path) -> tuple[bytes, Image.Image]:
     """A PNG file's bytes and its decoded image; a missing, broken or oversized file, or one
     that is not a PNG, is an InputError."""

@@ -19,11 +19,11 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
 from featviz.errors import InputError
-from featviz.imagenet import CLASSES
 from featviz.stages.keys import ParamsFile
 from featviz.validation import quoted
 
@@ -31,7 +31,10 @@ OUTPUT_ROOTS = (Path("data"), Path("metrics"))
 GENERATED = Path("data/generated")
 HISTORY = Path("data/history")
 CROSS_EVAL_IMAGES = Path("data/cross_eval/images.csv")
-GENERATE_METRICS = Path("metrics/generate")
+CROSS_EVAL_SUMMARY = Path("data/cross_eval/summary.json")
+GENERATE_RECORDS = Path("data/generate")
+LIVE = Path("data/live")
+SHEETS = Path("data/sheets")
 CROSS_EVAL_METRICS = Path("metrics/cross_eval.json")
 CROSS_EVAL_TABLE = Path("metrics/cross_eval.md")
 REPORT = Path("data/report/index.html")
@@ -39,10 +42,13 @@ SUMMARY = Path("metrics/summary.md")
 PARAMS_CHECKED = Path("data/params_checked.txt")
 LOCKS = Path("data/.featviz-locks")
 TEMPORARY_PREFIX = ".featviz-tmp-"
+MAX_SLUG = 64  # characters of a label in a file name
+MODEL_FINGERPRINTS = Path("data/model_files")
 DVC_STAGE = "DVC_STAGE"  # DVC names the stage it runs in this variable of the command's
 
-# What a stage writes to one path: text, or a folder holding exactly these files (name -> bytes).
-Content = Union[str, dict[str, bytes]]
+# What a stage writes to one path: text, bytes, or a folder holding exactly these files
+# (relative path -> bytes).
+Content = Union[str, bytes, dict[str, bytes]]
 
 
 def grid_point(model: str, class_set: str) -> str:
@@ -58,29 +64,32 @@ def generate_stage(variant: str, model: str, class_set: str) -> str:
     return f"generate-{variant}@{grid_point(model, class_set)}"
 
 
-def dvc_grid_point(stage: str) -> tuple[str, str]:
-    """(model key, set key) of the matrix item of ``stage`` that DVC is running, from the name
-    DVC gives every command in DVC_STAGE (``generate-plain@<model>-<class_set>``, after
-    ``<dvc.yaml path>:`` when dvc.yaml is not at the root). dvc.yaml puts no params key into a
-    command, so no key ever reaches a shell."""
+def dvc_matrix_item(stage: str) -> str:
+    """The matrix item of ``stage`` that DVC is running (``<model>-<class_set>`` of
+    ``generate-plain@<model>-<class_set>``), from the name DVC gives every command in DVC_STAGE
+    (after ``<dvc.yaml path>:`` when dvc.yaml is not at the root). dvc.yaml puts no params key
+    into a command, so no key ever reaches a shell."""
     address = os.environ.get(DVC_STAGE, "")
-    name = address.rpartition(":")[2]
-    prefix, at, point = name.partition("@")
-    model, dash, set_key = point.partition("-")
-    if prefix != stage or not (at and dash and model and set_key):
+    prefix, at, item = address.rpartition(":")[2].partition("@")
+    if prefix != stage or not at or not item:
         found = f"is {quoted(address)}" if address else "is not set"
-        raise InputError(f"no grid point given: {DVC_STAGE} {found}, not a {stage}@<model>-<set> "
+        raise InputError(f"no grid point given: {DVC_STAGE} {found}, not a {stage}@<item> "
                          "stage of DVC's; outside DVC give the keys as options")
+    return item
+
+
+def dvc_grid_point(stage: str) -> tuple[str, str]:
+    """(model key, set key) of the grid point of ``stage`` that DVC is running."""
+    model, dash, set_key = dvc_matrix_item(stage).partition("-")
+    if not (dash and model and set_key):
+        raise InputError(f"{DVC_STAGE} names no <model>-<set> grid point of {stage}")
     return model, set_key
 
 
-def class_label(target: int) -> str:
-    return CLASSES[target] if target < len(CLASSES) else f"class {target}"
-
-
-def image_filename(target: int) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", class_label(target).lower()).strip("_")
-    return f"{target}_{slug}.png"
+def image_filename(target: int, labels: list[str]) -> str:
+    """``<index>_<label as a slug>.png``: the label's letters and digits, the rest as _."""
+    slug = re.sub(r"[^a-z0-9]+", "_", labels[target].lower()).strip("_")[:MAX_SLUG]
+    return f"{target}_{slug}.png" if slug else f"{target}.png"
 
 
 def images_dir(variant: str, model: str, class_set: str) -> Path:
@@ -91,15 +100,46 @@ def history_path(variant: str, model: str, class_set: str) -> Path:
     return inside_output_roots(HISTORY / variant / f"{grid_point(model, class_set)}.csv")
 
 
-def generate_metrics_path(variant: str, model: str, class_set: str) -> Path:
-    return inside_output_roots(GENERATE_METRICS / variant / f"{grid_point(model, class_set)}.json")
+def records_path(variant: str, model: str, class_set: str) -> Path:
+    """A generate stage's record of every target (objective, p_target, steps, early stop)."""
+    return inside_output_roots(GENERATE_RECORDS / variant / f"{grid_point(model, class_set)}.json")
 
 
-def grid_point_outputs(variant: str, model: str, class_set: str) -> tuple[Path, Path, Path]:
-    """A generate stage's (images folder, history CSV, metrics JSON), checked writable."""
-    outputs = (images_dir(variant, model, class_set), history_path(variant, model, class_set),
-               generate_metrics_path(variant, model, class_set))
-    check_writable(list(outputs))
+def sheet_path(variant: str, model: str, class_set: str) -> Path:
+    """A grid point's images on one contact sheet (its DVC image plot)."""
+    return inside_output_roots(SHEETS / variant / f"{grid_point(model, class_set)}.png")
+
+
+def live_dir(variant: str, model: str, class_set: str) -> Path:
+    """Where dvclive writes a generate stage's step metrics while it runs."""
+    return inside_output_roots(LIVE / variant / grid_point(model, class_set))
+
+
+def model_fingerprint_path(model: str) -> Path:
+    return inside_output_roots(MODEL_FINGERPRINTS / f"{model}.json")
+
+
+@dataclass(frozen=True)
+class GridPointOutputs:
+    """A generate stage's outputs: its images and their contact sheet, history CSV, records,
+    and dvclive folder."""
+
+    images: Path
+    sheet: Path
+    history: Path
+    records: Path
+    live: Path
+
+
+def grid_point_outputs(variant: str, model: str, class_set: str) -> GridPointOutputs:
+    """The outputs of a grid point's generate stage, checked writable."""
+    outputs = GridPointOutputs(images_dir(variant, model, class_set),
+                               sheet_path(variant, model, class_set),
+                               history_path(variant, model, class_set),
+                               records_path(variant, model, class_set),
+                               live_dir(variant, model, class_set))
+    check_writable([outputs.images, outputs.sheet, outputs.history, outputs.records,
+                    outputs.live])
     return outputs
 
 
@@ -185,11 +225,14 @@ def _stage(path: Path, content: Content, staged: dict[Path, Path]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     for leftover in path.parent.glob(f"{TEMPORARY_PREFIX}{path.name}.*"):
         _remove(leftover)
-    staged[path] = _temporary_sibling(path, directory=not isinstance(content, str))
+    staged[path] = _temporary_sibling(path, directory=isinstance(content, dict))
     if isinstance(content, str):
         staged[path].write_text(content)
+    elif isinstance(content, bytes):
+        staged[path].write_bytes(content)
     else:
         for filename, data in content.items():
+            (staged[path] / filename).parent.mkdir(parents=True, exist_ok=True)
             (staged[path] / filename).write_bytes(data)
 
 

@@ -17,23 +17,65 @@ from typing import Any, TypeVar
 
 from featviz import validation
 from featviz.errors import InputError
-from featviz.models import IMAGENET_CLASSES, MAX_VIEW_SIZE, imagenet_classes_known
+from featviz.labels import resolve_classes
+from featviz.models import (
+    MAX_VIEW_SIZE,
+    OWN_FORMS,
+    ModelSpec,
+    default_labels,
+    is_weights_path,
+    parse_model_name,
+)
+from featviz.stages.files import read_bounded
 from featviz.stages.keys import KEYED_SECTIONS, ParamsFile, check_keys, read_params_file
 from featviz.validation import quoted
 
 SECTIONS = ("models", "class_sets", "unit_sets", "grid", "generate", "plain", "augmented",
             "units", "cross_evaluate")
 GRID_KEYS = KEYED_SECTIONS  # the grid lists keys of each keyed section
-MODEL_KEYS = ("name", "weights", "view_size")
+MODEL_KEYS = ("name", "weights", "view_size", "num_classes", "labels", "input_size", "mean",
+              "std", "residual_branches")
+# The user's model files (weights, labels, factories, exported networks) live here, so that
+# DVC can see them: each model's stages depend on the fingerprint of its own files.
+MODEL_FILES = Path("models")
+MAX_LABELS_BYTES = 4 << 20
+MAX_CLASSES = 100_000
+MAX_INPUT_SIZE = MAX_VIEW_SIZE
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     key: str
-    name: str
-    weights: str | None
+    raw: dict  # as params.yaml writes it, checked
     view_size: int | None
+    files: dict[str, Path]  # what each of the model's files is ("weights", "labels", ...)
+
+    @property
+    def name(self) -> str:
+        return self.raw["name"]
+
+    @cached_property
+    def spec(self) -> ModelSpec:
+        """What load_model takes (reading the labels file, if the entry names one)."""
+        where = f"models.{self.key}"
+        labels = self.raw.get("labels")
+        if "labels" in self.files:
+            labels = _labels_file(self.files["labels"], f"{where}.labels")
+        return ModelSpec(
+            self.name, self.raw.get("weights"), self.raw.get("num_classes"),
+            None if labels is None else _labels(labels, f"{where}.labels"),
+            self.raw.get("input_size"), _numbers(self.raw.get("mean")),
+            _numbers(self.raw.get("std")), tuple(self.raw.get("residual_branches") or ()))
+
+    @property
+    def labels(self) -> list[str]:
+        """The model's labels as known before it loads."""
+        labels = default_labels(self.spec)
+        if labels is None:
+            raise InputError(f"models.{self.key}: its labels are not known before it loads: give "
+                             "labels (a list, or a text file with one label per line)")
+        return labels
 
 
 class Params:
@@ -62,22 +104,19 @@ class Params:
                              f"{', '.join(models)}")
         return _model_entry(key, models[key])
 
-    def class_set(self, key: str) -> list[int]:
+    def class_set(self, key: str) -> list[int | str]:
+        """A class set as written: class indices or labels."""
         class_sets = self.section("class_sets")
         if key not in class_sets:
             raise InputError(f"unknown class set {quoted(key)}: params.yaml class_sets has "
                              f"{', '.join(class_sets)}")
         return _class_list(class_sets[key], f"class_sets.{key}")
 
-    def check_classes_fit(self, model: str, class_set: str) -> None:
-        """The class set's indices fit the model, where its classes are known before it loads
-        (ImageNet's: the embedded and torchvision models)."""
-        if not imagenet_classes_known(self.model(model).name):
-            return
-        for target in self.class_set(class_set):
-            if target >= len(IMAGENET_CLASSES):
-                raise InputError(f"class_sets.{class_set}: class index {target} is outside "
-                                 f"0..{len(IMAGENET_CLASSES) - 1} of model {model} (ImageNet)")
+    def classes(self, model: str, class_set: str) -> list[int]:
+        """The class set's classes as indices into the model's labels."""
+        labels = self.model(model).labels
+        return prefixed(f"class_sets.{class_set} (model {model})",
+                        lambda: resolve_classes(self.class_set(class_set), labels))
 
     @cached_property
     def grid(self) -> dict[str, list[str]]:
@@ -106,6 +145,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 
 def _model_entry(key: str, value: Any) -> ModelEntry:
+    """The entry, every value checked; its files are named, not read (they may not exist
+    until a stage of the user's makes them, or the model is not in the grid)."""
     where = f"models.{key}"
     if not isinstance(value, dict):
         raise InputError(f"{where} must be a mapping with a 'name', got {quoted(value)}")
@@ -114,23 +155,88 @@ def _model_entry(key: str, value: Any) -> ModelEntry:
     if not isinstance(name, str):
         raise InputError(f"{where}.name must be a model name (see `featviz models`), "
                          f"got {quoted(name)}")
-    view_size = value.get("view_size")
-    if view_size is not None:
-        validation.integer(view_size, f"{where}.view_size", 32, MAX_VIEW_SIZE)
+    source = prefixed(where, lambda: parse_model_name(name))
+    files: dict[str, Path] = {}
+    if source.kind in OWN_FORMS:
+        target = source.target.rpartition(":")[0] if source.kind == "python" else source.target
+        if source.kind != "python" or target.endswith(".py"):
+            files[source.kind] = _model_file(target, f"{where}.name")
     weights = value.get("weights")
     if weights is not None and not isinstance(weights, str):
         raise InputError(f"{where}.weights must be a string or null, got {quoted(weights)}")
-    return ModelEntry(key, name, weights, view_size)
+    if weights and is_weights_path(weights):
+        files["weights"] = _model_file(weights, f"{where}.weights")
+    labels = value.get("labels")
+    if isinstance(labels, str):
+        files["labels"] = _model_file(labels, f"{where}.labels")
+    elif labels is not None:
+        _labels(labels, f"{where}.labels")
+    for option, check in (
+            ("num_classes", lambda v, n: validation.integer(v, n, 1, MAX_CLASSES)),
+            ("input_size", lambda v, n: validation.integer(v, n, 8, MAX_INPUT_SIZE)),
+            ("mean", lambda v, n: validation.numbers(v, n, 3, 0, 1)),
+            ("std", lambda v, n: validation.numbers(v, n, 3, 1e-3, 10)),
+            ("residual_branches", _module_names)):
+        _optional(value, option, where, check)
+    view_size = _optional(value, "view_size", where, lambda v, n: validation.integer(
+        v, n, 32, MAX_VIEW_SIZE))
+    return ModelEntry(key, value, view_size, files)
 
 
-def _class_list(value: Any, where: str) -> list[int]:
+def _numbers(value: list | None) -> tuple | None:
+    return None if value is None else tuple(value)
+
+
+def _module_names(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list):
+        raise InputError(f"{name} must be a list of module names, got {quoted(value)}")
+    return [validation.module_name(module, f"{name} entry") for module in value]
+
+
+def _optional(entry: dict, key: str, where: str, check: Callable[[Any, str], T]) -> T | None:
+    value = entry.get(key)
+    return None if value is None else check(value, f"{where}.{key}")
+
+
+def _model_file(path: str, where: str) -> Path:
+    """A model file's path, which must lie inside models/ (where DVC sees it)."""
+    here = Path.cwd().resolve()
+    resolved = (here / path).resolve()
+    if Path(path).is_absolute() or not resolved.is_relative_to(here / MODEL_FILES):
+        raise InputError(f"{where}: {quoted(path)} must lie inside {MODEL_FILES}/ of the "
+                         "project, where DVC tracks the model files (docs/own-models.md)")
+    return Path(path)
+
+
+def _labels_file(path: Path, where: str) -> list[str]:
+    data = read_bounded(path, MAX_LABELS_BYTES, "labels file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{where}: labels file {path} is not UTF-8 text: {error}") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _labels(labels: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(labels, list) or not 0 < len(labels) <= MAX_CLASSES:
+        raise InputError(f"{where} must be a list of labels or a labels file, got "
+                         f"{quoted(labels)}")
+    for label in labels:
+        if not isinstance(label, str) or not label.strip():
+            raise InputError(f"{where}: every label must be a non-empty string, got "
+                             f"{quoted(label)}")
+    return tuple(labels)
+
+
+def _class_list(value: Any, where: str) -> list[int | str]:
     if not isinstance(value, list) or not value:
-        raise InputError(f"{where} must be a non-empty list of class indices, got "
+        raise InputError(f"{where} must be a non-empty list of class indices or labels, got "
                          f"{quoted(value)}")
     for i, item in enumerate(value):
-        validation.integer(item, f"{where}[{i}]", minimum=0)
+        if not isinstance(item, str) or not item:
+            validation.integer(item, f"{where}[{i}] (a class index or label)", minimum=0)
     if len(set(value)) != len(value):
-        raise InputError(f"{where} lists class {first_repeated(value)} twice")
+        raise InputError(f"{where} lists class {quoted(first_repeated(value))} twice")
     return list(value)
 
 

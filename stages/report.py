@@ -1,11 +1,20 @@
-"""Stage report: a self-contained HTML page (gallery, cross-evaluation heatmap and tables, run
-parameters and timings) and a short markdown summary for pull-request comments."""
+"""Stage report: one self-contained HTML page (cross-evaluation heatmaps and tables per label
+space, a gallery whose images open full size, loss curves, what each class's optimization did,
+units, and the run's settings, revision and packages) and a short markdown summary for
+pull-request comments.
+
+Nothing on the page changes between runs of the same params and code on one machine (no
+timings, no clock time: the date is the revision's), so `dvc repro --force` leaves it as it was.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+import os
+import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -18,43 +27,50 @@ from featviz.stages.generate_params import generate_settings
 from featviz.stages.images import read_png
 from featviz.stages.outputs import (
     CROSS_EVAL_IMAGES,
-    CROSS_EVAL_METRICS,
+    CROSS_EVAL_SUMMARY,
     REPORT,
     SUMMARY,
     check_writable,
-    class_label,
-    generate_metrics_path,
     generate_stage,
+    history_path,
     image_filename,
     images_dir,
+    records_path,
     write_stage_outputs,
 )
 from featviz.stages.params import Params, load_params
-from featviz.stages.tables import SUMMARY_COLUMNS, percent, transfer_table
-from featviz.stages.unit_params import UNITS, unit_set
+from featviz.stages.tables import HEADLINE, lonely_space_note, percent, space_models
+from featviz.stages.unit_params import UNITS, unit_set, unit_settings
 from featviz.stages.variants import VARIANTS
 from featviz.validation import quoted
 
-KEY_HYPERPARAMETERS = ("parameterization", "image_size", "steps", "copies",
-                       "optimizer", "lr", "skip_gradient", "patience", "min_delta", "seed")
+KEY_SETTINGS = ("parameterization", "image_size", "steps", "copies", "optimizer", "lr",
+                "skip_gradient", "patience", "min_delta", "seed")
 CROSS_EVALUATE = "the cross-evaluate stage"
 SCORE_COLUMNS = {"center_prediction": "integer", "center_top1": "boolean",
-                 "center_p_target": "number"}
+                 "center_p_target": "number", "top1": "number"}
 IMAGE_KEY_COLUMNS = ("variant", "generator", "class_set", "class", "evaluator")
 MAX_CSV_BYTES = 256 << 20  # a row is about 100 bytes: 2.6 million images x evaluators
+PACKAGES = ("featviz", "torch", "torchvision", "timm", "dvc")
 
 
 def report(params_path: Path) -> None:
     params = load_params(params_path)
     check_writable([REPORT, SUMMARY])
     summary = read_summary(params)
-    scores = read_scores(params)
+    scores = read_scores(params, summary)
+    records = {point: read_records(*point) for point in grid_points(params)}
     units = read_units(params)
-    timings = stage_seconds(params, summary, units)
     write_stage_outputs("report", {
-        SUMMARY: summary_markdown(params, summary),
-        REPORT: render_html(params, summary, scores, timings, units),
+        SUMMARY: summary_markdown(summary),
+        REPORT: render_html(params, summary, scores, records, units),
     }, params.source)
+
+
+def grid_points(params: Params) -> list[tuple[str, str, str]]:
+    """(variant, model, class set) of every grid point of class images."""
+    return [(variant, model, class_set) for variant in VARIANTS for model in params.grid_models
+            for class_set in params.grid_class_sets]
 
 
 def _number(data: dict, keys: list[str], path: Path, writer: str, *, optional: bool = False,
@@ -75,25 +91,31 @@ def _number(data: dict, keys: list[str], path: Path, writer: str, *, optional: b
 
 
 def read_summary(params: Params) -> dict:
-    """metrics/cross_eval.json, checked to hold every number the report shows."""
-    path = CROSS_EVAL_METRICS
+    """data/cross_eval/summary.json, checked to hold every number the report shows."""
+    path = CROSS_EVAL_SUMMARY
     summary = read_json(path, CROSS_EVALUATE)
     _number(summary, ["views"], path, CROSS_EVALUATE)
-    _number(summary, ["wall_seconds"], path, CROSS_EVALUATE)
+    spaces = summary.get("label_spaces")
+    if not isinstance(spaces, list) or sorted(sum(spaces, [])) != sorted(evaluators(params)):
+        raise InputError(f"{path}: label_spaces must group the evaluators "
+                         f"{', '.join(evaluators(params))}; run {CROSS_EVALUATE} again")
     for variant in VARIANTS:
-        for key in SUMMARY_COLUMNS:
+        for key in HEADLINE:
             _number(summary, [variant, key], path, CROSS_EVALUATE, optional=True, fraction=True)
-        for generator in params.grid_models:
-            for evaluator in evaluators(params):
-                for score in ("top1", "center_top1"):
-                    _number(summary, [variant, generator, evaluator, score], path,
-                            CROSS_EVALUATE, fraction=True)
+        for space in spaces:
+            generators, scorers = space_models(space, params.grid_models)
+            for generator in generators:
+                for evaluator in scorers:
+                    for score in ("top1", "center_top1"):
+                        _number(summary, [variant, generator, evaluator, score], path,
+                                CROSS_EVALUATE, fraction=True)
     return summary
 
 
-def read_scores(params: Params) -> pd.DataFrame:
+def read_scores(params: Params, summary: dict) -> pd.DataFrame:
     """data/cross_eval/images.csv, checked to hold a row of scores for every grid image and
-    evaluator, indexed by (variant, generator, class set, class, evaluator)."""
+    every evaluator of its label space, indexed by (variant, generator, class set, class,
+    evaluator)."""
     path = CROSS_EVAL_IMAGES
     data = read_bounded(path, MAX_CSV_BYTES, "scores file", f": run {CROSS_EVALUATE} first")
     try:
@@ -120,124 +142,104 @@ def read_scores(params: Params) -> pd.DataFrame:
     if not by_image.index.is_unique:
         raise InputError(f"{path} has several rows for one image and evaluator; "
                          f"run {CROSS_EVALUATE} again")
-    for variant, model, class_set, target in _gallery_images(params):
-        for evaluator in evaluators(params):
-            key = (variant, model, class_set, target, evaluator)
-            if key not in by_image.index:
-                raise InputError(f"{path} has no row for {', '.join(map(str, key))}; "
-                                 f"run {CROSS_EVALUATE} again")
+    for variant, model, class_set in grid_points(params):
+        for evaluator in scorers_of(model, summary):
+            for target in params.classes(model, class_set):
+                key = (variant, model, class_set, target, evaluator)
+                if key not in by_image.index:
+                    raise InputError(f"{path} has no row for {', '.join(map(str, key))}; "
+                                     f"run {CROSS_EVALUATE} again")
     return by_image
 
 
-def _gallery_images(params: Params) -> list[tuple[str, str, str, int]]:
-    """(variant, model, class set, class) of every grid image."""
-    return [(variant, model, class_set, target)
-            for variant in VARIANTS for model in params.grid_models
-            for class_set in params.grid_class_sets for target in params.class_set(class_set)]
+def scorers_of(generator: str, summary: dict) -> list[str]:
+    """The evaluators of the generator's label space."""
+    return next(space for space in summary["label_spaces"] if generator in space)
+
+
+def read_records(variant: str, model: str, class_set: str) -> dict:
+    """A generate stage's records, checked to hold what the report shows of each class."""
+    stage = f"the {generate_stage(variant, model, class_set)} stage"
+    path = records_path(variant, model, class_set)
+    records = read_json(path, stage)
+    classes = records.get("classes")
+    if not isinstance(classes, dict) or not classes:
+        raise InputError(f"{path} must hold its classes; run {stage} again")
+    for name in classes:
+        for key in ("objective", "steps"):
+            _number(records, ["classes", name, key], path, stage)
+    return records
 
 
 def read_units(params: Params) -> dict[tuple[str, str], dict]:
-    """(model, unit set) -> the generate-units metrics of every grid point of units."""
+    """(model, unit set) -> the generate-units records of every grid point of units."""
     units = {}
     for model in params.grid_models:
-        for unit_set_key in params.grid_unit_sets:
-            metrics, path, stage = _stage_metrics(UNITS, model, unit_set_key)
-            for position, unit in enumerate(unit_set(params, unit_set_key)):
+        for key in params.grid_unit_sets:
+            stage = f"the {generate_stage(UNITS, model, key)} stage"
+            path = records_path(UNITS, model, key)
+            records = read_json(path, stage)
+            for position, unit in enumerate(unit_set(params, key)):
                 stem = unit.stem(position)
-                _number(metrics, ["units", stem, "activation"], path, f"the {stage} stage")
-                _number(metrics, ["units", stem, "ratio_to_photos"], path,
-                        f"the {stage} stage", optional=True)
-            units[model, unit_set_key] = metrics
+                _number(records, ["units", stem, "activation"], path, stage)
+                _number(records, ["units", stem, "ratio_to_photos"], path, stage, optional=True)
+            units[model, key] = records
     return units
 
 
-def _stage_metrics(variant: str, model: str, set_key: str) -> tuple[dict, Path, str]:
-    """A generate stage's metrics (checked to hold its wall seconds), their path, the stage."""
-    stage = generate_stage(variant, model, set_key)
-    path = generate_metrics_path(variant, model, set_key)
-    metrics = read_json(path, f"the {stage} stage")
-    _number(metrics, ["wall_seconds"], path, f"the {stage} stage")
-    return metrics, path, stage
-
-
-def stage_seconds(params: Params, summary: dict,
-                  units: dict[tuple[str, str], dict]) -> dict[str, float]:
-    """Wall seconds per stage, as the stages recorded them in their metrics (the unit stages'
-    as read_units read them)."""
-    seconds = {generate_stage(UNITS, model, key): metrics["wall_seconds"]
-               for (model, key), metrics in units.items()}
-    for variant in VARIANTS:
-        for model in params.grid_models:
-            for class_set in params.grid_class_sets:
-                metrics, _, stage = _stage_metrics(variant, model, class_set)
-                seconds[stage] = metrics["wall_seconds"]
-    seconds["cross-evaluate"] = summary["wall_seconds"]
-    return seconds
-
-
-def own_and_others(summary: dict, params: Params) -> list[tuple[str, list[float | None]]]:
-    """The reference's table: each evaluator's top-1 on its own images and on the other grid
-    models' images, per variant (for two models, the reference's eight numbers)."""
-    rows = []
-    for evaluator in evaluators(params):
-        cells: list[float | None] = []
-        for variant in VARIANTS:
-            own = [summary[variant][g][evaluator]["top1"] for g in params.grid_models
-                   if g == evaluator]
-            others = [summary[variant][g][evaluator]["top1"] for g in params.grid_models
-                      if g != evaluator]
-            cells += [own[0] if own else None, sum(others) / len(others) if others else None]
-        rows.append((evaluator, cells))
-    return rows
-
-
-def summary_markdown(params: Params, summary: dict) -> str:
+def summary_markdown(summary: dict) -> str:
     lines = [
         "## featviz cross-evaluation",
         "",
         f"Top-1 accuracy over {summary['views']} random views per image; transfer = scored by "
-        "models other than the one the images were made for.",
+        "the other grid models of the images' label space, held-out = by the extra evaluators.",
         "",
-        *transfer_table(summary),
+        "| variant | " + " | ".join(HEADLINE.values()) + " |",
+        "| --- |" + " --- |" * len(HEADLINE),
     ]
-    lines += ["", "| evaluator | " + " | ".join(
-        f"{variant}: own images | {variant}: other models' images" for variant in VARIANTS) + " |",
-        "| --- |" + " --- |" * (2 * len(VARIANTS))]
-    for evaluator, cells in own_and_others(summary, params):
-        lines.append(f"| {evaluator} | " + " | ".join(percent(c) for c in cells) + " |")
+    for variant in VARIANTS:
+        lines.append(f"| {variant} | "
+                     + " | ".join(percent(summary[variant][key]) for key in HEADLINE) + " |")
     return "\n".join(lines) + "\n"
 
 
-def heatmap_png(summary: dict, params: Params) -> bytes:
-    """Generator x evaluator top-1 matrices, one per variant, side by side."""
-    font = ImageFont.load_default(size=14)
-    generators, scored_by = params.grid_models, evaluators(params)
-    cell_w, cell_h, label_w, header_h, gap = 150, 44, 170, 60, 30
-    panel_w = label_w + cell_w * len(scored_by)
-    width = panel_w * len(VARIANTS) + gap * (len(VARIANTS) - 1) + 20
-    height = header_h + cell_h * len(generators) + 20
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    for v, variant in enumerate(VARIANTS):
-        left = 10 + v * (panel_w + gap)
-        draw.text((left, 5), f"{variant}: rows made for, columns scored by", fill="black",
-                  font=font)
-        for e, evaluator in enumerate(scored_by):
-            draw.text((left + label_w + e * cell_w + 4, 32), evaluator, fill="black", font=font)
-        for g, generator in enumerate(generators):
-            top = header_h + g * cell_h
-            draw.text((left, top + 14), generator, fill="black", font=font)
-            for e, evaluator in enumerate(scored_by):
-                value = summary[variant][generator][evaluator]["top1"]
-                shade = int(255 * (1 - value))
-                box = (left + label_w + e * cell_w, top, left + label_w + (e + 1) * cell_w - 2,
-                       top + cell_h - 2)
-                draw.rectangle(box, fill=(shade, 160 + int(95 * (1 - value)), shade))
-                text_color = "white" if value > 0.6 else "black"
-                draw.text((box[0] + 50, top + 14), percent(value), fill=text_color, font=font)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+# --- the page -----------------------------------------------------------------------------
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1400px; }
+table { border-collapse: collapse; margin: 12px 0; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; }
+th { background: #f3f3f3; }
+td.held-out, th.held-out { background: #f4f0ff; }
+.gallery figure { margin: 0; }
+.gallery img { width: 192px; height: 192px; display: block; cursor: zoom-in; }
+.gallery figure:target { position: fixed; inset: 0; background: rgba(0, 0, 0, 0.85);
+  display: flex; align-items: center; justify-content: center; z-index: 10; }
+.gallery figure:target img { width: auto; height: 80vh; image-rendering: pixelated;
+  cursor: zoom-out; margin: 8px; }
+.gallery figure img.map { display: none; }
+.gallery figure:target img.map { display: block; }
+.gallery ul { list-style: none; padding: 0; margin: 4px 0 0; font-size: 12px; width: 192px; }
+.hit { color: #11772b; } .miss { color: #b3261e; }
+.heatmap { max-width: 100%; }
+.curves svg { border: 1px solid #ddd; margin: 4px; }
+.note { color: #555; }
+"""
+
+
+def render_html(params: Params, summary: dict, scores: pd.DataFrame,
+                records: dict[tuple[str, str, str], dict],
+                units: dict[tuple[str, str], dict]) -> str:
+    parts = ["<!doctype html>", "<html lang='en'><head><meta charset='utf-8'>",
+             "<title>featviz report</title>", f"<style>{STYLE}</style></head><body>",
+             "<h1>featviz report</h1>",
+             *_cross_evaluation_section(params, summary),
+             *_gallery_section(params, summary, scores),
+             *_optimization_section(params, records),
+             *_units_section(params, units),
+             *_run_section(params, records),
+             "</body></html>"]
+    return "\n".join(parts) + "\n"
 
 
 def _data_uri(png: bytes) -> str:
@@ -249,94 +251,212 @@ def _image_uri(path: Path) -> str:
     return _data_uri(read_png(path)[0])
 
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
-table { border-collapse: collapse; margin: 12px 0; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; }
-th { background: #f3f3f3; }
-.gallery img { width: 192px; height: 192px; display: block; }
-.gallery ul { list-style: none; padding: 0; margin: 4px 0 0; font-size: 12px; width: 192px; }
-.hit { color: #11772b; } .miss { color: #b3261e; }
-.heatmap { max-width: 100%; }
-"""
+def heatmap_png(summary: dict, space: list[str], grid_models: list[str]) -> bytes:
+    """A label space's generator x evaluator top-1 matrices, one per variant, side by side,
+    held-out evaluators apart, with a colour scale from 0% to 100%."""
+    font = ImageFont.load_default(size=14)
+    generators, scorers = space_models(space, grid_models)
+    cell_w, cell_h, label_w, header_h, gap, scale_h = 150, 44, 170, 60, 30, 50
+    panel_w = label_w + cell_w * len(scorers)
+    width = panel_w * len(VARIANTS) + gap * (len(VARIANTS) - 1) + 20
+    height = header_h + cell_h * len(generators) + scale_h + 20
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    for v, variant in enumerate(VARIANTS):
+        left = 10 + v * (panel_w + gap)
+        draw.text((left, 5), f"{variant}: rows made for, columns scored by", fill="black",
+                  font=font)
+        for e, evaluator in enumerate(scorers):
+            title = evaluator if evaluator in grid_models else f"{evaluator} (held-out)"
+            draw.text((left + label_w + e * cell_w + 4, 32), title[:20], fill="black", font=font)
+        for g, generator in enumerate(generators):
+            top = header_h + g * cell_h
+            draw.text((left, top + 14), generator[:22], fill="black", font=font)
+            for e, evaluator in enumerate(scorers):
+                value = summary[variant][generator][evaluator]["top1"]
+                box = (left + label_w + e * cell_w, top, left + label_w + (e + 1) * cell_w - 2,
+                       top + cell_h - 2)
+                draw.rectangle(box, fill=_shade(value),
+                               outline="#7a5cc8" if evaluator not in grid_models else None,
+                               width=3)
+                text_color = "white" if value > 0.6 else "black"
+                draw.text((box[0] + 50, top + 14), percent(value), fill=text_color, font=font)
+    top = header_h + cell_h * len(generators) + 14
+    for step in range(101):
+        x = 10 + step * 3
+        draw.rectangle((x, top, x + 3, top + 14), fill=_shade(step / 100))
+    for value in (0, 0.5, 1):
+        draw.text((10 + int(value * 300) - 8, top + 18), percent(value), fill="black", font=font)
+    draw.text((330, top), "top-1 over the random views", fill="black", font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
-def render_html(params: Params, summary: dict, scores: pd.DataFrame,
-                timings: dict[str, float], units: dict[tuple[str, str], dict]) -> str:
-    parts = ["<!doctype html>", "<html lang='en'><head><meta charset='utf-8'>",
-             "<title>featviz report</title>", f"<style>{STYLE}</style></head><body>",
-             "<h1>featviz report</h1>",
-             *_cross_evaluation_section(params, summary),
-             *_gallery_section(params, scores),
-             *_units_section(params, units),
-             *_run_section(params, timings),
-             "</body></html>"]
-    return "\n".join(parts) + "\n"
+def _shade(value: float) -> tuple[int, int, int]:
+    shade = int(255 * (1 - value))
+    return shade, 160 + int(95 * (1 - value)), shade
 
 
 def _cross_evaluation_section(params: Params, summary: dict) -> list[str]:
     esc = html.escape
     parts = ["<h2>Cross-evaluation</h2>",
-              f"<p>Top-1 accuracy over {summary['views']} random views per image "
-              "(centered view in parentheses).</p>",
-              "<p>Transfer: scored by the other grid models; held-out: by the extra evaluators, "
-              "which make no images; self: by the model the images were made for.</p>",
-              "<table id='transfer'><tr><th>variant</th>"
-              + "".join(f"<th>{title}</th>" for title in SUMMARY_COLUMNS.values()) + "</tr>"]
+             f"<p>Top-1 accuracy over {summary['views']} random views per image (the centered "
+             "view's in parentheses). Self: scored by the model the images were made for; "
+             "transfer: by the other grid models; held-out: by the extra evaluators, which make "
+             "no images (shaded). Models score each other's images only when their labels are "
+             "the same (a label space).</p>",
+             "<table id='transfer'><tr><th>variant</th>"
+             + "".join(f"<th>{title}</th>" for title in HEADLINE.values()) + "</tr>"]
     for variant in VARIANTS:
         parts.append(f"<tr><td>{variant}</td>" + "".join(
-            f"<td>{percent(summary[variant].get(key))}</td>" for key in SUMMARY_COLUMNS)
-            + "</tr>")
+            f"<td>{percent(summary[variant][key])}</td>" for key in HEADLINE) + "</tr>")
     parts.append("</table>")
-    parts.append(f"<img class='heatmap' alt='cross-evaluation heatmap' "
-                 f"src='{_data_uri(heatmap_png(summary, params))}'>")
-    for variant in VARIANTS:
-        parts.append(f"<table class='matrix'><caption>{variant}: rows made for, columns scored "
-                     "by</caption><tr><th></th>"
-                     + "".join(f"<th>{esc(e)}</th>" for e in evaluators(params)) + "</tr>")
-        for generator in params.grid_models:
-            cells = "".join(
-                f"<td>{percent(summary[variant][generator][e]['top1'])} "
-                f"({percent(summary[variant][generator][e]['center_top1'])})</td>"
-                for e in evaluators(params))
-            parts.append(f"<tr><th>{esc(generator)}</th>{cells}</tr>")
-        parts.append("</table>")
-    parts.append("<table id='own-and-others'><tr><th>evaluator</th>" + "".join(
-        f"<th>{v}: own images</th><th>{v}: other models' images</th>" for v in VARIANTS)
-        + "</tr>")
-    for evaluator, cells in own_and_others(summary, params):
-        parts.append(f"<tr><th>{esc(evaluator)}</th>"
-                     + "".join(f"<td>{percent(c)}</td>" for c in cells) + "</tr>")
-    parts.append("</table>")
+    for space in summary["label_spaces"]:
+        generators, scorers = space_models(space, params.grid_models)
+        parts.append(f"<h3>Label space of {esc(', '.join(space))}</h3>")
+        if len(space) == 1:
+            parts.append(f"<p class='note'>{esc(lonely_space_note(space))}</p>")
+        if not generators:
+            continue
+        parts.append(f"<img class='heatmap' alt='cross-evaluation heatmap of {esc(space[0])}' "
+                     f"src='{_data_uri(heatmap_png(summary, space, params.grid_models))}'>")
+        for variant in VARIANTS:
+            parts.append(f"<table class='matrix'><caption>{variant}: rows made for, columns "
+                         "scored by</caption><tr><th></th>"
+                         + "".join(_evaluator_cell("th", e, params, esc(e)) for e in scorers)
+                         + "</tr>")
+            for generator in generators:
+                cells = "".join(_evaluator_cell(
+                    "td", e, params,
+                    f"{percent(summary[variant][generator][e]['top1'])} "
+                    f"({percent(summary[variant][generator][e]['center_top1'])})")
+                    for e in scorers)
+                parts.append(f"<tr><th>{esc(generator)}</th>{cells}</tr>")
+            parts.append("</table>")
     return parts
 
 
-def _gallery_section(params: Params, by_image: pd.DataFrame) -> list[str]:
+def _evaluator_cell(tag: str, evaluator: str, params: Params, content: str) -> str:
+    held_out = " class='held-out'" if evaluator not in params.grid_models else ""
+    return f"<{tag}{held_out}>{content}</{tag}>"
+
+
+def _gallery_section(params: Params, summary: dict, by_image: pd.DataFrame) -> list[str]:
     esc = html.escape
     columns = [(v, m) for v in VARIANTS for m in params.grid_models]
     parts = ["<h2>Gallery</h2>",
-              "<p>Under each image: every evaluator's top-1 class on the centered view and its "
-              "p(target); green when the top-1 class is the target.</p>",
-              "<table class='gallery'><tr><th>class</th>"
-              + "".join(f"<th>{v}<br>{esc(m)}</th>" for v, m in columns) + "</tr>"]
+             "<p>Click an image to see it full size, beside its transparency map (white: where "
+             "the optimization moved the pixels most); click the map to close. Under each: top-1 of its own model over "
+             f"the {summary['views']} random views, then every evaluator of its label space's "
+             "top-1 class on the centered view and its p(target); green when that class is "
+             "the target.</p>"]
     for class_set in params.grid_class_sets:
-        for target in params.class_set(class_set):
-            parts.append(f"<tr><th>{target}<br>{esc(class_label(target))}</th>")
+        parts.append(f"<table class='gallery'><caption>class set {esc(class_set)}</caption>"
+                     "<tr><th>class</th>"
+                     + "".join(f"<th>{v}<br>{esc(m)}</th>" for v, m in columns) + "</tr>")
+        first = params.grid_models[0]
+        for row, target in enumerate(params.classes(first, class_set)):
+            label = params.model(first).labels[target]
+            parts.append(f"<tr><th>{target}<br>{esc(label)}</th>")
             for variant, model in columns:
-                path = images_dir(variant, model, class_set) / image_filename(target)
-                items = []
-                for evaluator in evaluators(params):
-                    row = by_image.loc[(variant, model, class_set, target, evaluator)]
-                    label = class_label(int(row.center_prediction))
-                    css = "hit" if bool(row.center_top1) else "miss"
-                    items.append(f"<li class='{css}'>{esc(evaluator)}: {esc(label)}, "
-                                 f"p={row.center_p_target:.2f}</li>")
-                parts.append(f"<td><img alt='{esc(class_label(target))}, {variant}, "
-                             f"{esc(model)}' src='{_image_uri(path)}'><ul>{''.join(items)}"
-                             "</ul></td>")
+                parts.append(_gallery_cell(params, summary, by_image, variant, model, class_set,
+                                           params.classes(model, class_set)[row]))
             parts.append("</tr>")
-    parts.append("</table>")
+        parts.append("</table>")
     return parts
+
+
+def _gallery_cell(params: Params, summary: dict, by_image: pd.DataFrame, variant: str,
+                  model: str, class_set: str, target: int) -> str:
+    esc = html.escape
+    labels = params.model(model).labels
+    path = images_dir(variant, model, class_set) / image_filename(target, labels)
+    own = by_image.loc[(variant, model, class_set, target, model)]
+    items = [f"<li>own top-1 over views: {percent(float(own.top1))}</li>"]
+    for evaluator in scorers_of(model, summary):
+        row = by_image.loc[(variant, model, class_set, target, evaluator)]
+        predicted = labels[int(row.center_prediction)] \
+            if int(row.center_prediction) < len(labels) else f"class {row.center_prediction}"
+        css = "hit" if bool(row.center_top1) else "miss"
+        items.append(f"<li class='{css}'>{esc(evaluator)}: {esc(predicted)}, "
+                     f"p={row.center_p_target:.2f}</li>")
+    anchor = f"{variant}-{model}-{class_set}-{target}"
+    transparency = path.with_name(path.stem + "_transparency.png")
+    return (f"<td><figure id='{esc(anchor)}'><a href='#{esc(anchor)}'>"
+            f"<img alt='{esc(labels[target])}, {variant}, {esc(model)}' "
+            f"src='{_image_uri(path)}'></a><a href='#'><img class='map' alt='where the "
+            f"optimization moved its pixels' src='{_image_uri(transparency)}'></a></figure>"
+            f"<ul>{''.join(items)}</ul></td>")
+
+
+def _optimization_section(params: Params, records: dict[tuple[str, str, str], dict]) -> list[str]:
+    """Per grid point: the loss curves, and per class its objective, steps and early stop."""
+    esc = html.escape
+    parts = ["<h2>Optimization</h2>",
+             "<p>The objective on the fixed views per evaluation step, one line per class, "
+             "and where each class ended.</p>", "<div class='curves'>"]
+    for (variant, model, class_set), record in records.items():
+        history = _read_history(variant, model, class_set)
+        parts.append(f"<h3>{variant}, {esc(model)}, {esc(class_set)}: objective "
+                     f"{esc(record.get('objective', ''))}</h3>")
+        parts.append(_curves_svg(history))
+        parts.append("<table class='classes'><tr><th>class</th><th>objective</th>"
+                     "<th>p(target)</th><th>steps</th><th>stopped early</th></tr>")
+        for name, entry in record["classes"].items():
+            p_target = entry.get("p_target")
+            parts.append(f"<tr><td>{esc(name)}</td><td>{entry['objective']:.2f}</td>"
+                         f"<td>{'-' if p_target is None else f'{p_target:.3f}'}</td>"
+                         f"<td>{entry['steps']}</td>"
+                         f"<td>{'yes' if entry.get('early_stopped') else 'no'}</td></tr>")
+        parts.append("</table>")
+    parts.append("</div>")
+    return parts
+
+
+def _read_history(variant: str, model: str, class_set: str) -> pd.DataFrame:
+    path = history_path(variant, model, class_set)
+    stage = f"the {generate_stage(variant, model, class_set)} stage"
+    data = read_bounded(path, MAX_CSV_BYTES, "history file", f": run {stage} first")
+    try:
+        history = pd.read_csv(io.BytesIO(data))
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise InputError(f"cannot read {path}: {error}") from error
+    if not {"step", "class", "objective"} <= set(history.columns):
+        raise InputError(f"{path} lacks step, class or objective; run {stage} again")
+    return history
+
+
+CURVE_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
+                 "#666666", "#1f78b4", "#b2df8a")
+
+
+def _curves_svg(history: pd.DataFrame, width: int = 520, height: int = 200) -> str:
+    """A line per class of objective over step, as an inline SVG (no script, no library)."""
+    if history.empty:
+        return "<p class='note'>no evaluations</p>"
+    steps, values = history.step.astype(float), history.objective.astype(float)
+    x0, x1 = steps.min(), max(steps.max(), steps.min() + 1)
+    y0, y1 = values.min(), max(values.max(), values.min() + 1e-9)
+    margin = 30
+
+    def point(step: float, value: float) -> str:
+        x = margin + (step - x0) / (x1 - x0) * (width - 2 * margin)
+        y = height - margin - (value - y0) / (y1 - y0) * (height - 2 * margin)
+        return f"{x:.1f},{y:.1f}"
+
+    lines = []
+    for i, (name, rows) in enumerate(history.groupby("class", sort=False)):
+        colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
+        points = " ".join(point(s, v) for s, v in zip(rows.step, rows.objective))
+        lines.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' "
+                     f"points='{points}'><title>{html.escape(str(name))}</title></polyline>")
+    axes = (f"<text x='{margin}' y='{height - 8}' font-size='11'>step {x0:g}</text>"
+            f"<text x='{width - margin - 60}' y='{height - 8}' font-size='11'>step {x1:g}</text>"
+            f"<text x='2' y='{margin - 8}' font-size='11'>objective {y1:.1f}</text>"
+            f"<text x='2' y='{height - margin + 12}' font-size='11'>{y0:.1f}</text>")
+    return (f"<svg width='{width}' height='{height}' role='img' aria-label='loss curves'>"
+            + axes + "".join(lines) + "</svg>")
 
 
 def _units_section(params: Params, units: dict[tuple[str, str], dict]) -> list[str]:
@@ -349,15 +469,16 @@ def _units_section(params: Params, units: dict[tuple[str, str], dict]) -> list[s
     parts = ["<h2>Units</h2>",
              "<p>Each unit's image, under it the same faded where the optimization hardly moved "
              "the pixels (its transparency map), the unit, and its activation as a multiple of "
-             "its highest activation on scikit-image's photos.</p>",
+             "its highest activation on scikit-image's photos (n/a where no photo excites the "
+             "unit above zero, so that no ratio says anything).</p>",
              "<table class='gallery' id='units'>"]
-    for (model, unit_set_key), metrics in units.items():
-        folder = images_dir(UNITS, model, unit_set_key)
-        parts.append(f"<tr><th>{esc(model)}<br>{esc(unit_set_key)}</th>")
-        for position, unit in enumerate(unit_set(params, unit_set_key)):
+    for (model, key), records in units.items():
+        folder = images_dir(UNITS, model, key)
+        parts.append(f"<tr><th>{esc(model)}<br>{esc(key)}</th>")
+        for position, unit in enumerate(unit_set(params, key)):
             stem = unit.stem(position)
-            ratio = metrics["units"][stem]["ratio_to_photos"]
-            shown = "n/a" if ratio is None else f"{ratio:.1f}x the photos"
+            ratio = records["units"][stem]["ratio_to_photos"]
+            shown = "n/a: no photo excites it" if ratio is None else f"{ratio:.1f}x the photos"
             image = _image_uri(folder / f"{stem}.png")
             faded = _faded_png(folder / f"{stem}.png", folder / f"{stem}_transparency.png")
             parts.append(f"<td><img alt='{esc(unit.name)}' src='{image}'>"
@@ -379,32 +500,69 @@ def _faded_png(image_path: Path, transparency_path: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _variant_values(by_variant: dict) -> str:
-    """One value when both variants share it, else each variant's; None as params.yaml's null."""
-    values = {variant: "null" if value is None else str(value)
-              for variant, value in by_variant.items()}
+def _values(by_variant: dict) -> str:
+    """One value when all share it, else each one's; None as params.yaml's null."""
+    values = {key: "null" if value is None else str(value) for key, value in by_variant.items()}
     if len(set(values.values())) == 1:
         return next(iter(values.values()))
-    return ", ".join(f"{variant}: {value}" for variant, value in values.items())
+    return ", ".join(f"{key}: {value}" for key, value in values.items())
 
 
-def _run_section(params: Params, timings: dict[str, float]) -> list[str]:
+def _run_section(params: Params, records: dict[tuple[str, str, str], dict]) -> list[str]:
     esc = html.escape
-    parts = ["<h2>Run</h2>", "<table id='params'>",
-              f"<tr><th>models</th><td>{esc(', '.join(params.grid_models))}</td></tr>",
-              f"<tr><th>evaluators</th><td>{esc(', '.join(evaluators(params)))}</td></tr>"]
-    for class_set in params.grid_class_sets:
-        names = ", ".join(f"{t} {class_label(t)}" for t in params.class_set(class_set))
-        parts.append(f"<tr><th>class set {esc(class_set)}</th><td>{esc(names)}</td></tr>")
-    by_variant = {v: generate_settings(params, v, params.model(params.grid_models[0]))
-                  for v in VARIANTS}
+    first = params.model(params.grid_models[0])
+    by_variant = {v: generate_settings(params, v, first) for v in VARIANTS}
     settings = {"objective": {v: by_variant[v].objective.name for v in VARIANTS}}
-    for key in KEY_HYPERPARAMETERS:
+    for key in KEY_SETTINGS:
         settings[key] = {v: getattr(by_variant[v].optimization, key) for v in VARIANTS}
-    for key, by_variant in settings.items():
-        parts.append(f"<tr><th>{key}</th><td>{esc(_variant_values(by_variant))}</td></tr>")
-    parts.append("</table><table id='timings'><tr><th>stage</th><th>wall seconds</th></tr>")
-    for stage, seconds in timings.items():
-        parts.append(f"<tr><td>{esc(stage)}</td><td>{seconds:.1f}</td></tr>")
+    if params.grid_unit_sets:
+        units = unit_settings(params, first).optimization
+        for key in KEY_SETTINGS:
+            settings[key]["units"] = getattr(units, key)
+    devices = sorted({str(record.get("device", "?")) for record in records.values()})
+    parts = ["<h2>Run</h2>", "<table id='run'>",
+             f"<tr><th>revision</th><td>{esc(_revision())}</td></tr>",
+             f"<tr><th>device</th><td>{esc(', '.join(devices))}</td></tr>",
+             f"<tr><th>packages</th><td>{esc(_packages())}</td></tr>",
+             f"<tr><th>models</th><td>{esc(', '.join(params.grid_models))}</td></tr>",
+             f"<tr><th>evaluators</th><td>{esc(', '.join(evaluators(params)))}</td></tr>"]
+    for class_set in params.grid_class_sets:
+        names = ", ".join(map(str, params.class_set(class_set)))
+        parts.append(f"<tr><th>class set {esc(class_set)}</th><td>{esc(names)}</td></tr>")
+    parts.append("</table><table id='params'>")
+    for key, values in settings.items():
+        parts.append(f"<tr><th>{key}</th><td>{esc(_values(values))}</td></tr>")
     parts.append("</table>")
     return parts
+
+
+INPUTS = ("params.yaml", "dvc.yaml", "featviz", "stages", "models")
+
+
+def _revision() -> str:
+    """The revision of the run's inputs (params, pipeline, code, models): the last commit that
+    changed them, its date, and whether the work tree changes them since; and the experiment's
+    name under `dvc exp run`. Committing the results leaves it as it is."""
+    experiment = os.environ.get("DVC_EXP_NAME")
+    try:
+        described = subprocess.run(["git", "log", "-1", "--format=%h of %cs", "--", *INPUTS],
+                                   capture_output=True, text=True, timeout=10, check=True)
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
+                                  "--", *INPUTS], capture_output=True, text=True, timeout=10,
+                                 check=True)
+        revision = described.stdout.strip() or "no commit yet"
+        if changed.stdout.strip():
+            revision += ", with uncommitted changes"
+    except (OSError, subprocess.SubprocessError):
+        revision = "unknown (not a git repository)"
+    return f"experiment {experiment}, inputs {revision}" if experiment else f"inputs {revision}"
+
+
+def _packages() -> str:
+    versions = []
+    for package in PACKAGES:
+        try:
+            versions.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(versions)

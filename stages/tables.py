@@ -4,21 +4,39 @@ from __future__ import annotations
 
 from featviz.stages.variants import VARIANTS
 
+# The headline metrics of a variant (metrics/cross_eval.json), as the tables title them.
+HEADLINE = {"self_top1": "self top-1", "transfer_top1": "transfer top-1",
+            "held_out_top1": "held-out top-1"}
+
 
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-SUMMARY_COLUMNS = {"transfer_top1": "transfer top-1", "held_out_top1": "held-out top-1",
-                   "self_top1": "self top-1"}
+def space_models(space: list[str], grid_models: list[str]) -> tuple[list[str], list[str]]:
+    """(the grid models of a label space, which make images; all its models, which score)."""
+    return [key for key in space if key in grid_models], space
 
 
-def transfer_table(summary: dict) -> list[str]:
-    """Markdown rows: per variant, top-1 by the other grid models, by the held-out evaluators,
-    then by the own model."""
-    lines = ["| variant | " + " | ".join(SUMMARY_COLUMNS.values()) + " |",
-             "| --- |" + " --- |" * len(SUMMARY_COLUMNS)]
+def lonely_space_note(space: list[str]) -> str:
+    return (f"Only {space[0]} has its labels: it scores its own images, and nothing else "
+            "could read them.")
+
+
+def label_space_lines(summary: dict, space: list[str], grid_models: list[str]) -> list[str]:
+    """Markdown: per variant, the label space's matrix of top-1 (centered view's in
+    parentheses), rows made for, columns scored by."""
+    generators, scorers = space_models(space, grid_models)
+    lines = [f"## Label space of {', '.join(space)}"]
+    if len(space) == 1:
+        lines += ["", lonely_space_note(space)]
     for variant in VARIANTS:
-        cells = [percent(summary[variant].get(key)) for key in SUMMARY_COLUMNS]
-        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+        lines += ["", f"{variant}: rows made for, columns scored by", "",
+                  "| images made for | " + " | ".join(scorers) + " |",
+                  "| --- |" + " --- |" * len(scorers)]
+        for generator in generators:
+            scores = summary[variant][generator]
+            cells = [f"{percent(scores[e]['top1'])} ({percent(scores[e]['center_top1'])})"
+                     for e in scorers]
+            lines.append(f"| {generator} | " + " | ".join(cells) + " |")
     return lines

@@ -54,6 +54,8 @@ def tiny_params(grid_models=("efficientnet_lite0",), class_sets=None) -> dict:
     params["augmented"]["steps"] = 3
     params["units"].update(steps=3, eval_every=2)
     params["cross_evaluate"]["views"] = 2
+    params["cross_evaluate"]["extra_evaluators"] = [
+        key for key in params["cross_evaluate"]["extra_evaluators"] if key not in grid_models]
     return params
 
 

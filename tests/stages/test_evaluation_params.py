@@ -11,13 +11,16 @@ def load(tmp_path, raw):
     return load_params(tmp_path / "params.yaml")
 
 
-def test_the_grid_models_score_first_then_the_extra_evaluators_once_each(tmp_path):
+def test_the_grid_models_score_first_then_the_extra_evaluators(tmp_path):
     raw = tiny_params(grid_models=("efficientnet_lite0", "efficientnet_lite2"))
-    raw["cross_evaluate"]["extra_evaluators"] = ["efficientnet_lite1", "efficientnet_lite0"]
+    raw["cross_evaluate"]["extra_evaluators"] = ["efficientnet_lite1"]
     params = load(tmp_path, raw)
     assert evaluators(params) == ["efficientnet_lite0", "efficientnet_lite2", "efficientnet_lite1"]
     settings = evaluation_settings(params)
     assert (settings.views, settings.seed) == (2, 0)
+    raw["cross_evaluate"]["extra_evaluators"] = ["efficientnet_lite2"]
+    with pytest.raises(InputError, match="lists efficientnet_lite2, a grid model: held-out"):
+        evaluation_settings(load(tmp_path, raw))
 
 
 @pytest.mark.parametrize("edit, message", [

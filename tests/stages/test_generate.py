@@ -26,18 +26,27 @@ def test_generate_writes_images_history_and_metrics(project, variant):
     result = invoke(f"generate-{variant}", "--model", "efficientnet_lite0", "--class-set", "tiny")
     assert result.exit_code == 0, result.output
     images = project / "data/generated" / variant / "efficientnet_lite0-tiny"
-    assert sorted(p.name for p in images.iterdir()) == ["1_goldfish.png", "2_great_white_shark.png"]
+    assert sorted(p.name for p in images.iterdir()) == [
+        "1_goldfish.png", "1_goldfish_transparency.png", "2_great_white_shark.png",
+        "2_great_white_shark_transparency.png"]
     with Image.open(images / "1_goldfish.png") as image:
         assert image.size == (64, 64) and image.mode == "RGB"
+    with Image.open(project / "data/sheets" / variant / "efficientnet_lite0-tiny.png") as sheet:
+        assert sheet.size == (2 * 160, 160 + 18)  # two classes side by side, captioned
     history = pd.read_csv(project / "data/history" / variant / "efficientnet_lite0-tiny.csv")
     assert list(history.columns) == ["step", "class", "objective", "p_target"]
     assert set(history["class"]) == {"1_goldfish", "2_great_white_shark"}
-    metrics = json.loads(
-        (project / "metrics/generate" / variant / "efficientnet_lite0-tiny.json").read_text())
-    goldfish = metrics["classes"]["1_goldfish"]
+    records = json.loads(
+        (project / "data/generate" / variant / "efficientnet_lite0-tiny.json").read_text())
+    goldfish = records["classes"]["1_goldfish"]
     assert goldfish["class"] == 1 and goldfish["steps"] == 3 and not goldfish["early_stopped"]
-    assert 0 <= goldfish["p_target"] <= 1 and goldfish["seconds"] >= 0
-    assert metrics["image_steps"] == 6 and metrics["objective"] == "class_logit"
+    assert 0 <= goldfish["p_target"] <= 1 and "seconds" not in goldfish
+    assert records["image_steps"] == 6 and records["objective"] == "class_logit"
+    assert records["residual_branches_scaled"] == 9 and records["device"] == "cpu"
+    live = project / "data/live" / variant / "efficientnet_lite0-tiny"
+    assert set(json.loads((live / "metrics.json").read_text())) == {"objective", "p_target",
+                                                                    "step"}
+    assert (live / "plots/metrics/p_target.tsv").read_text().splitlines()[0] == "step\tp_target"
 
 
 def test_generate_is_deterministic(project):
@@ -69,7 +78,8 @@ def test_class_outside_the_models_classes_exits_2(project):
     write_params(project, tiny_params(class_sets={"tiny": [1, 1000]}))
     result = invoke("generate-plain", "--model", "efficientnet_lite0", "--class-set", "tiny")
     assert result.exit_code == 2
-    assert "class_sets.tiny: class index 1000 is outside 0..999" in result.output
+    assert "class_sets.tiny (model efficientnet_lite0): class index 1000 is outside 0..999" \
+        in result.output
     assert_no_outputs(project)
 
 
@@ -151,23 +161,21 @@ def test_outputs_are_world_readable_under_umask_022(project):
     images = project / "data/generated/plain/efficientnet_lite0-tiny"
     assert stat.S_IMODE(images.stat().st_mode) == 0o755
     for path in [*images.iterdir(), project / "data/history/plain/efficientnet_lite0-tiny.csv",
-                 project / "metrics/generate/plain/efficientnet_lite0-tiny.json"]:
+                 project / "data/generate/plain/efficientnet_lite0-tiny.json",
+                 project / "data/live/plain/efficientnet_lite0-tiny/metrics.json"]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
 
 
 OUTPUTS = ("data/generated/plain/efficientnet_lite0-tiny/1_goldfish.png",
            "data/generated/plain/efficientnet_lite0-tiny/2_great_white_shark.png",
            "data/history/plain/efficientnet_lite0-tiny.csv",
-           "metrics/generate/plain/efficientnet_lite0-tiny.json")
+           "data/live/plain/efficientnet_lite0-tiny/metrics.json",
+           "data/generate/plain/efficientnet_lite0-tiny.json")
 
 
 def output_set(project) -> tuple:
-    """The grid point's outputs, wall time left out (it differs between runs)."""
-    metrics = json.loads((project / OUTPUTS[-1]).read_text())
-    metrics.pop("wall_seconds"), metrics.pop("seconds"), metrics.pop("image_steps_per_second")
-    for entry in metrics["classes"].values():
-        entry.pop("seconds")
-    return (*((project / name).read_bytes() for name in OUTPUTS[:-1]), metrics)
+    """The grid point's outputs (they hold no timings: a run's are all alike)."""
+    return tuple((project / name).read_bytes() for name in OUTPUTS)
 
 
 def generate_command(params: str) -> list[str]:
@@ -222,7 +230,7 @@ def test_under_dvc_the_grid_point_comes_from_the_stage_name(project, monkeypatch
     """dvc.yaml's commands hold no params key: DVC names the stage in DVC_STAGE."""
     monkeypatch.setenv("DVC_STAGE", "generate-augmented@efficientnet_lite0-tiny")
     assert invoke("generate-augmented").exit_code == 0
-    assert (project / "metrics/generate/augmented/efficientnet_lite0-tiny.json").exists()
+    assert (project / "data/generate/augmented/efficientnet_lite0-tiny.json").exists()
     monkeypatch.setenv("DVC_STAGE", "report")
     result = invoke("generate-augmented")
     assert result.exit_code == 2 and "DVC_STAGE is 'report', not a generate-augmented@" \

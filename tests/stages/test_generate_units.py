@@ -33,7 +33,7 @@ def test_generate_units_writes_images_transparency_history_and_metrics(project):
     assert list(history.columns) == ["step", "class", "objective", "p_target"]
     assert history["p_target"].isna().all()  # a unit has no class probability
     assert set(history["class"]) == set(stems)
-    metrics = json.loads((project / "metrics/generate/units/efficientnet_lite0-lite.json")
+    metrics = json.loads((project / "data/generate/units/efficientnet_lite0-lite.json")
                          .read_text())
     channel = metrics["units"]["blocks.4_channel_17"]
     assert channel["unit"] == "channel(blocks.4, 17)" and channel["kind"] == "channel"

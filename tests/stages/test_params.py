@@ -61,7 +61,8 @@ def write(tmp_path, params):
         (lambda p: p["generate"].update(objective="softmax"), "unknown objective"),
         (lambda p: p["grid"].update(models=["alexnet"]), "grid.models: unknown key 'alexnet'"),
         (lambda p: p["grid"].update(class_sets=["nope"]), "grid.class_sets: unknown key 'nope'"),
-        (lambda p: p["class_sets"].update(tiny=[1, "two"]), "class_sets.tiny\\[1\\]"),
+        (lambda p: p["class_sets"].update(tiny=[1, "two"]), "no class is labelled 'two'"),
+        (lambda p: p["class_sets"].update(tiny=[1, 2.5]), "class_sets.tiny\\[1\\]"),
         (lambda p: p["class_sets"].update(tiny=[]), "class_sets.tiny must be a non-empty list"),
         (lambda p: p["plain"]["augmentation"].update(flip=2), "plain.augmentation: flip"),
         (lambda p: p["augmented"]["augmentation"].update(spin=1), "augmented.augmentation"),
@@ -241,8 +242,8 @@ def test_a_direction_must_be_finite(tmp_path, vector, message):
 
 def test_class_indices_beyond_imagenet_are_refused_before_any_model_loads(tmp_path):
     params = tiny_params(class_sets={"tiny": [1, 1000]})
-    with pytest.raises(InputError, match="class_sets.tiny: class index 1000 is outside 0..999 "
-                                         "of model efficientnet_lite0"):
+    with pytest.raises(InputError, match="class_sets.tiny \\(model efficientnet_lite0\\): class "
+                                         "index 1000 is outside 0..999"):
         load_params_checked(write(tmp_path, params))
 
 
@@ -260,6 +261,7 @@ def test_an_error_about_a_long_class_list_does_not_print_it(tmp_path):
     with pytest.raises(InputError, match="class_sets.tiny lists class 5 twice") as error:
         load_params_checked(write(tmp_path, params))
     assert len(str(error.value)) < 200
-    params = tiny_params(class_sets={"tiny": [*range(2000), "x"]})
-    with pytest.raises(InputError, match="class_sets.tiny\\[2000\\] must be an integer") as error:
+    params = tiny_params(class_sets={"tiny": [*range(2000), 1.5]})
+    with pytest.raises(InputError, match="class_sets.tiny\\[2000\\] \\(a class index or label\\) "
+                                         "must be an integer") as error:
         load_params_checked(write(tmp_path, params))

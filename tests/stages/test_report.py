@@ -53,33 +53,40 @@ def small_run(evaluated):
     return evaluated
 
 
-def test_report_shows_every_image_the_heatmap_tables_params_and_timings(small_run):
+def test_report_shows_every_image_the_heatmap_tables_curves_and_params(small_run):
     page = (small_run / "data/report/index.html").read_text()
     sources = re.findall(r"<img [^>]*src='([^']+)'", page)
-    assert len(sources) == 1 + 2 * 2 * len(MODELS)  # heatmap + classes x variants x models
+    # a heatmap, and each class image with its transparency map
+    assert len(sources) == 1 + 2 * 2 * 2 * len(MODELS)
     assert all(source.startswith("data:image/png;base64,") for source in sources)
-    assert "<link" not in page and "<script" not in page and "href=" not in page
-    for text in ("1<br>goldfish", "2<br>great white shark", "id='transfer'",
-                 "id='own-and-others'", "class='matrix'", "id='params'", "id='timings'",
-                 "generate-augmented@efficientnet_lite1-tiny", "cross-evaluate", "fourier"):
+    assert "<link" not in page and "<script" not in page and "http" not in page
+    for text in ("1<br>goldfish", "2<br>great white shark", "id='transfer'", "class='matrix'",
+                 "id='params'", "id='run'", "fourier(decay=1.5)", "<svg", "<polyline",
+                 "stopped early", "own top-1 over views", "torch ", "revision"):
         assert text in page, text
+    assert "wall seconds" not in page  # nothing that differs between runs of the same params
     # A setting shared by the variants shows once, one they set apart shows per variant.
     assert "<tr><th>steps</th><td>3</td></tr>" in page
     assert "<tr><th>patience</th><td>plain: 40, augmented: null</td></tr>" in page
     assert "<tr><th>optimizer</th><td>null</td></tr>" in page
-    # Each tile lists every evaluator's verdict, colored hit or miss.
+    # Each tile lists every evaluator's verdict, colored hit or miss; a click opens it whole.
     assert len(re.findall(r"<li class='(?:hit|miss)'>", page)) == 2 * 2 * len(MODELS) * 2
+    assert len(re.findall(r"<figure id='([^']+)'><a href='#\1'>", page)) == 2 * 2 * len(MODELS)
     summary = (small_run / "metrics/summary.md").read_text()
     metrics = json.loads((small_run / "metrics/cross_eval.json").read_text())
-    own = metrics["plain"]["efficientnet_lite0"]["efficientnet_lite0"]["top1"]
-    other = metrics["plain"]["efficientnet_lite1"]["efficientnet_lite0"]["top1"]
-    assert "| evaluator | plain: own images | plain: other models' images |" in summary
-    assert f"| efficientnet_lite0 | {100 * own:.1f}% | {100 * other:.1f}% |" in summary
+    assert "| variant | self top-1 | transfer top-1 | held-out top-1 |" in summary
+    assert f"| plain | {100 * metrics['plain']['self_top1']:.1f}% |" in summary
+
+
+def test_the_report_is_the_same_for_the_same_inputs(small_run):
+    first = (small_run / "data/report/index.html").read_bytes()
+    invoke("report")
+    assert (small_run / "data/report/index.html").read_bytes() == first
 
 
 def test_report_without_cross_evaluation_exits_2(project):
     result = runner.invoke(app, ["report"])
-    assert result.exit_code == 2 and "metrics/cross_eval.json not found" in result.output
+    assert result.exit_code == 2 and "data/cross_eval/summary.json not found" in result.output
     assert not (project / "data/report").exists()
 
 
@@ -106,11 +113,18 @@ def test_report_opens_from_disk_in_headless_chromium(small_run):
         driver.get(Path(small_run / "data/report/index.html").as_uri())
         widths = driver.execute_script(
             "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
-        assert len(widths) == 9 and all(width > 0 for width in widths), widths
+        assert len(widths) == 17 and all(width > 0 for width in widths), widths
         tables = driver.execute_script(
             "return Array.from(document.querySelectorAll('table')).map(t => t.id || t.className)")
-        for name in ("transfer", "matrix", "own-and-others", "gallery", "params", "timings"):
+        for name in ("transfer", "matrix", "gallery", "classes", "run", "params"):
             assert name in tables, tables
+        # a click on an image shows it full size; a click on its map closes it
+        image = driver.find_element("css selector", ".gallery figure a img")
+        small = image.size["width"]
+        image.click()
+        assert image.size["width"] > 2 * small
+        driver.find_element("css selector", ".gallery figure:target img.map").click()
+        assert image.size["width"] == small
         ARTIFACTS.mkdir(exist_ok=True)
         assert driver.save_screenshot(str(ARTIFACTS / "report.png"))
     finally:
@@ -143,17 +157,18 @@ def test_a_broken_image_exits_2_naming_the_file(evaluated, damage):
 @pytest.mark.parametrize(
     "content, message",
     [("[1, 2]", "must hold a JSON object"),
-     ('{"views": 2}', "wall_seconds must be a number"),
-     ('{"views": 2, "wall_seconds": 1, "plain": {}}', "plain.efficientnet_lite0."),
-     ("{not json", "cannot read metrics/cross_eval.json")],
+     ('{"views": 2}', "label_spaces must group the evaluators"),
+     ('{"views": 2, "label_spaces": [["efficientnet_lite0", "efficientnet_lite1"]], '
+      '"plain": {}}', "plain.efficientnet_lite0."),
+     ("{not json", "cannot read data/cross_eval/summary.json")],
 )
 def test_a_cross_evaluation_summary_of_the_wrong_shape_exits_2(evaluated, content, message):
-    (evaluated / "metrics/cross_eval.json").write_text(content)
+    (evaluated / "data/cross_eval/summary.json").write_text(content)
     report_fails_with(evaluated, message)
 
 
 def test_a_summary_value_of_the_wrong_type_exits_2(evaluated):
-    path = evaluated / "metrics/cross_eval.json"
+    path = evaluated / "data/cross_eval/summary.json"
     summary = json.loads(path.read_text())
     summary["augmented"]["efficientnet_lite0"]["efficientnet_lite1"]["top1"] = "high"
     path.write_text(json.dumps(summary))
@@ -183,9 +198,9 @@ def test_a_scores_table_of_the_wrong_shape_exits_2(evaluated, content, message):
     report_fails_with(evaluated, message)
 
 
-def test_a_missing_generate_metrics_file_names_the_stage_that_writes_it(evaluated):
-    (evaluated / "metrics/generate/plain/efficientnet_lite1-tiny.json").unlink()
-    report_fails_with(evaluated, "metrics/generate/plain/efficientnet_lite1-tiny.json not found: "
+def test_a_missing_generate_record_names_the_stage_that_writes_it(evaluated):
+    (evaluated / "data/generate/plain/efficientnet_lite1-tiny.json").unlink()
+    report_fails_with(evaluated, "data/generate/plain/efficientnet_lite1-tiny.json not found: "
                                  "run the generate-plain@efficientnet_lite1-tiny stage first")
 
 

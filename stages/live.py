@@ -1,0 +1,57 @@
+"""Step metrics written while a stage runs, in dvclive's layout: ``<dir>/metrics.json`` holds
+the latest value of each metric and the step (a DVC metric: `dvc exp show` reads it while
+`dvc exp run` runs), ``<dir>/plots/metrics/<name>.tsv`` one row per step (a DVC plot each).
+
+featviz writes these two files itself rather than through dvclive: dvclive's ``Live()`` raises
+in a git repository without commits (where DVC itself runs), and it inspects the repository and
+names an experiment at every start; what a stage needs of it is these two files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from featviz.errors import InputError
+from featviz.stages.keys import ParamsFile
+from featviz.stages.outputs import inside_output_roots, write_text
+
+TABLES = "plots/metrics"
+
+
+class LiveMetrics:
+    """The live metrics of a stage run from ``params``: a run that outlives a change of the
+    params file (orphaned by a killed `dvc repro`) stops at its next step rather than write
+    over a newer run's metrics. ``files()`` gives the folder's final content, which the stage
+    writes with its other outputs, as one unit."""
+
+    def __init__(self, folder: Path, params: ParamsFile) -> None:
+        self.folder = inside_output_roots(folder)
+        self.params = params
+        self.started = False
+        self.rows: dict[str, list[str]] = {}
+        self.latest: dict = {}
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """The metrics at ``step``; the first call replaces what an earlier run left."""
+        if self.params.changed():
+            raise InputError(f"{self.params.path} changed while this stage ran: it stops and "
+                             "writes nothing more; run it again")
+        if not self.started:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            (self.folder / TABLES).mkdir(parents=True)
+            self.started = True
+        for name, value in metrics.items():
+            rows = self.rows.setdefault(name, [f"step\t{name}\n"])
+            rows.append(f"{step}\t{value}\n")
+            with (self.folder / TABLES / f"{name}.tsv").open("a") as file:
+                file.writelines(rows[-2:] if len(rows) == 2 else rows[-1:])
+        self.latest = {**metrics, "step": step}
+        write_text(self.folder / "metrics.json", json.dumps(self.latest, indent=4) + "\n")
+
+    def files(self) -> dict[str, bytes]:
+        """What the folder holds after the last step (name -> bytes)."""
+        tables = {f"{TABLES}/{name}.tsv": "".join(rows).encode()
+                  for name, rows in self.rows.items()}
+        return {**tables, "metrics.json": (json.dumps(self.latest, indent=4) + "\n").encode()}

@@ -1,0 +1,31 @@
+"""What the user commands `featviz layers` and `featviz classes` look up: a model given as a key
+of params.yaml's models (its entry, with its own labels and files) or as a registry name."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from featviz.models import IMAGENET_CLASSES, RANDOM_WEIGHTS, ModelSpec, parse_model_name
+from featviz.stages.params import load_params
+
+
+def named_model(model: str, params_path: Path) -> ModelSpec:
+    """The entry of params.yaml's models named ``model``, else the registry model of that name;
+    a registry network gets random weights (nothing downloads), a user's own comes as it is."""
+    if params_path.is_file():
+        params = load_params(params_path)
+        if model in params.section("models"):
+            spec = params.model(model).spec
+            kind = parse_model_name(spec.name).kind
+            return spec if kind in ("python", "export", "torchscript") else \
+                dataclasses.replace(spec, weights=RANDOM_WEIGHTS)
+    parse_model_name(model)  # an error that lists the names, for a name that is neither
+    return ModelSpec(model, RANDOM_WEIGHTS)
+
+
+def model_labels(model: str | None, params_path: Path) -> list[str]:
+    """The labels of a key of params.yaml's models; ImageNet's without one."""
+    if model is None:
+        return IMAGENET_CLASSES
+    return load_params(params_path).model(model).labels

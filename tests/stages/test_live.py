@@ -1,0 +1,40 @@
+import json
+
+import pytest
+
+from featviz.errors import InputError
+from featviz.stages.keys import read_params_file
+from featviz.stages.live import LiveMetrics
+
+
+@pytest.fixture
+def params(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("generate: {}\n")
+    return read_params_file(tmp_path / "params.yaml")
+
+
+def test_metrics_are_on_disk_after_every_step_in_dvclives_layout(tmp_path, params):
+    live = LiveMetrics(tmp_path / "data/live/x", params)
+    live.log(2, {"objective": 1.5})
+    folder = tmp_path / "data/live/x"
+    assert json.loads((folder / "metrics.json").read_text()) == {"objective": 1.5, "step": 2}
+    live.log(4, {"objective": 2.5})
+    assert (folder / "plots/metrics/objective.tsv").read_text() == \
+        "step\tobjective\n2\t1.5\n4\t2.5\n"
+    assert live.files()["plots/metrics/objective.tsv"] == \
+        (folder / "plots/metrics/objective.tsv").read_bytes()
+
+
+def test_a_run_from_params_since_changed_stops_writing(tmp_path, params):
+    live = LiveMetrics(tmp_path / "data/live/x", params)
+    live.log(2, {"objective": 1.5})
+    params.path.write_text("generate: {steps: 4}\n")
+    with pytest.raises(InputError, match="changed while this stage ran: it stops"):
+        live.log(4, {"objective": 2.5})
+    assert json.loads((tmp_path / "data/live/x/metrics.json").read_text())["step"] == 2
+
+
+def test_a_folder_outside_data_and_metrics_is_refused(tmp_path, params):
+    with pytest.raises(InputError, match="refusing to write"):
+        LiveMetrics(tmp_path / "elsewhere", params)
