@@ -3,60 +3,131 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from featviz.allocator import keep_freed_memory
 from featviz.errors import InputError
 from featviz.lifetime import end_with_parent
 from featviz.validation import quoted
 
+STAGES = "Pipeline stages (dvc.yaml runs them)"
+SCALING = "Scaling out (docs/scaling.md)"
+
+
+class _Sections(TyperGroup):
+    """--help lists the commands in sections: the user's first, then the stages."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            help_text = command.get_short_help_str(limit=formatter.width)
+            sections.setdefault(command.rich_help_panel or "Commands", []).append(
+                (name, help_text))
+        for title, rows in sections.items():
+            with formatter.section(title):
+                formatter.write_dl(rows)
+
+
 app = typer.Typer(
+    cls=_Sections,
     help="Feature visualization by activation maximization, as a reproducible DVC pipeline.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-
 
 
 def _not_an_option(value: str | None) -> str | None:
     """``--model --help`` would otherwise take '--help' as the model key."""
     if value is not None and value.startswith("-"):
-        raise typer.BadParameter(f"{value!r} looks like an option, not a key of params.yaml")
+        raise typer.BadParameter(f"{quoted(value)} looks like an option, not a key of "
+                                 "params.yaml")
     return value
 
 
 MAX_LAYERS_SIZE = 1024
-PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="The params file to read.")
-MODEL_OPTION = typer.Option(None, "--model", help="A key of params.yaml 'models'.",
-                            callback=_not_an_option)
-CLASS_SET_OPTION = typer.Option(None, "--class-set", help="A key of params.yaml 'class_sets'.",
+PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", metavar="FILE",
+                             help="The params file to read.")
+MODEL_OPTION = typer.Option(None, "--model", metavar="KEY",
+                            help="A key of params.yaml 'models'.", callback=_not_an_option)
+CLASS_SET_OPTION = typer.Option(None, "--class-set", metavar="KEY",
+                                help="A key of params.yaml 'class_sets'.",
                                 callback=_not_an_option)
+MODEL_ARGUMENT = typer.Argument(..., metavar="MODEL", help="A key of params.yaml 'models', or a "
+                                "model name as `featviz models` lists them.")
 
 
 def _run(stage: Callable[[], None]) -> None:
-    """Bad input ends the command with exit code 2 and one line that names the problem."""
+    """Bad input ends the command with exit code 2 and one line that names the problem (as the
+    command line's own errors do)."""
     try:
         stage()
     except InputError as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"Error: {error}", highlight=False, soft_wrap=True,
+                                   markup=False)
         raise typer.Exit(2) from None
 
 
+def _version(show: bool) -> None:
+    if show:
+        typer.echo(f"featviz {metadata.version('featviz')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Show featviz's version and exit.")) -> None:
     """Feature visualization by activation maximization, as a reproducible DVC pipeline."""
     keep_freed_memory()
     end_with_parent()
 
 
+@app.command("render")
+def render_command(
+    model: str = MODEL_ARGUMENT,
+    target: str = typer.Argument(..., metavar="TARGET", help="A class (its index or label, e.g. "
+                                 "207 or 'golden retriever') or a unit as LAYER:CHANNEL (e.g. "
+                                 "blocks.4:17)."),
+    output: Path = typer.Option(Path("featviz.png"), "-o", "--output", metavar="FILE",
+                                help="Where to write the PNG."),
+    variant: str = typer.Option("augmented", "--variant", metavar="NAME",
+                                help="The recipe of a class: plain or augmented."),
+    steps: int = typer.Option(0, "--steps", metavar="N", help="Steps; 0: the recipe's."),
+    size: int = typer.Option(0, "--size", metavar="N", help="Image side; 0: the recipe's (256)."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="The random seed."),
+    params: Path = PARAMS_OPTION,
+) -> None:
+    """One picture of a class or a unit, the pipeline's recipe.
+
+    The recipes are featviz.recipes' (params.yaml's defaults); writes a PNG.
+    """
+    from featviz import validation
+    from featviz.stages.render import render
+
+    def run() -> None:
+        validation.choice(variant, "--variant", ("plain", "augmented"))
+        validation.integer(steps, "--steps", 0, 100_000)
+        validation.integer(size, "--size", 0, 1024)
+        validation.integer(seed, "--seed", 0, validation.MAX_SEED)
+        render(model, target, output, variant, steps or None, size or None, seed, params)
+
+    _run(run)
+
+
 @app.command("models")
 def models_command() -> None:
-    """List the named models and whether their weights are available on this machine."""
+    """List the registry's models and whether their weights are here."""
     from featviz.models import known_models, parse_model_name, weights_available
 
     table = Table("model", "source", "weights here")
@@ -67,19 +138,24 @@ def models_command() -> None:
     console.print(table)
     console.print(
         "Any torchvision classifier as 'torchvision:<arch>' and any timm model as "
-        "'timm:<arch>'; torchvision and timm weights download once into TORCH_HOME / HF_HOME."
-    )
+        "'timm:<arch>'; torchvision and timm weights download once into TORCH_HOME / HF_HOME. "
+        "Your own: 'python:<file.py>:<callable>', 'export:<path>', 'torchscript:<path>' "
+        "(docs/own-models.md).")
 
 
 @app.command("classes")
 def classes_command(
-    query: str = typer.Argument("", help="Part of a label, case-insensitive; empty: all."),
-    model: str | None = typer.Option(None, "--model", help="A key of params.yaml 'models' "
-                                     "whose labels to search; default: ImageNet's.",
-                                     callback=_not_an_option),
+    query: str = typer.Argument("", metavar="QUERY",
+                                help="Part of a label, case-insensitive; empty: all."),
+    model: str | None = typer.Option(None, "--model", metavar="KEY",
+                                     help="A key of params.yaml 'models' whose labels to "
+                                     "search; default: ImageNet's.", callback=_not_an_option),
     params: Path = PARAMS_OPTION,
 ) -> None:
-    """Find class indices by label (what a class set may list: indices or labels)."""
+    """Find class indices by label.
+
+    A class set lists indices or labels; with --model, that model's labels.
+    """
     from featviz.labels import search_labels
     from featviz.stages.lookup import model_labels
 
@@ -87,9 +163,7 @@ def classes_command(
         matches = search_labels(query, model_labels(model, params))
         if not matches:
             where = f"model {model}'s labels" if model else "ImageNet's labels"
-            Console(stderr=True).print(f"none of {where} contains {quoted(query)}",
-                                       highlight=False)
-            raise typer.Exit(1)
+            raise InputError(f"none of {where} contains {quoted(query)}")
         for index, name in matches:
             typer.echo(f"{index}\t{name}")
 
@@ -98,14 +172,17 @@ def classes_command(
 
 @app.command("layers")
 def layers_command(
-    model: str = typer.Argument(..., help="A key of params.yaml 'models', or a model name as "
-                                "`featviz models` lists them."),
-    size: int = typer.Option(0, "--size", help="Input size; 0: the model's own."),
+    model: str = MODEL_ARGUMENT,
+    size: int = typer.Option(0, "--size", metavar="N", help="Input size; 0: the model's own."),
     params: Path = PARAMS_OPTION,
 ) -> None:
-    """List a model's layers that units can read: name, output shape for one image, and
-    layout (conv: channels x height x width; tokens: tokens x features). A registry network is
-    built with random weights, so nothing downloads."""
+    """List the layers that units can read.
+
+    For each: name, output shape, layout.
+
+    Layouts: conv, channels x height x width; tokens, tokens x features. A registry network is
+    built with random weights, so nothing downloads.
+    """
     from featviz import validation
     from featviz.models import load_model
     from featviz.stages.lookup import named_model
@@ -113,7 +190,7 @@ def layers_command(
 
     def show() -> None:
         validation.integer(size, "--size", 0, MAX_LAYERS_SIZE)
-        classifier = load_model(named_model(model, params))
+        classifier = load_model(named_model(model, params, random_weights=True))
         table = Table("layer", "output shape", "layout")
         for info in layers(classifier, size or None):
             table.add_row(info.name, " x ".join(map(str, info.shape)), info.layout)
@@ -128,14 +205,13 @@ def layers_command(
     _run(show)
 
 
-@app.command("check-params")
+@app.command("check-params", rich_help_panel=STAGES)
 def check_params_command(params: Path = PARAMS_OPTION) -> None:
-    """Check the params file's keys (models, class sets, unit sets and the grid's lists: letters,
-    digits and underscores), then write data/params_checked.txt. Values are checked by each
-    stage when it starts.
+    """Check every key and value of params.yaml.
 
-    dvc.yaml runs it before every other stage: DVC names their outputs by these keys and removes
-    a stage's outputs before it runs it.
+    Then write data/params_checked.txt (always the same). dvc.yaml runs it before every other
+    stage: DVC names their outputs by the params keys and removes a stage's outputs before it
+    runs it, and a bad value would otherwise stop a run minutes in.
     """
     from featviz.stages.check_params import check_params
 
@@ -163,51 +239,59 @@ def _generate_command(variant: str, augmentation: str) -> Callable[..., None]:
         _run(lambda: generate(variant, *_grid_point(stage, model, class_set, "--class-set"),
                               params))
 
-    command.__doc__ = f"""Make the best image per class with the '{variant}' augmentation
-    ({augmentation}).
+    command.__doc__ = f"""The best image per class of a grid point, {variant}.
+
+    Optimized {augmentation}.
 
     Settings: the params file's 'generate' section, overridden by keys in its '{variant}'
     section. Without --model and --class-set, the grid point of the DVC stage running
-    (dvc.yaml passes no params key through the shell).
-
-    Writes data/generated/{variant}/<model>-<class_set>/<class>_<name>.png,
-    data/history/{variant}/<model>-<class_set>.csv and
-    metrics/generate/{variant}/<model>-<class_set>.json.
+    (dvc.yaml passes no params key through the shell). Writes under data/:
+    generated/{variant}/<model>-<class_set>/, sheets/, history/, generate/ and live/.
     """
     return command
 
 
-app.command("generate-plain")(_generate_command("plain", "random resized crops"))
-app.command("generate-augmented")(_generate_command("augmented", "its chain of transforms"))
+app.command("generate-plain", rich_help_panel=STAGES)(
+    _generate_command("plain", "through random resized crops"))
+app.command("generate-augmented", rich_help_panel=STAGES)(
+    _generate_command("augmented", "through the augmented chain of transforms"))
 
 
-@app.command("generate-units")
+@app.command("generate-units", rich_help_panel=STAGES)
 def generate_units_command(
     model: str | None = MODEL_OPTION,
-    unit_set: str | None = typer.Option(None, "--unit-set",
+    unit_set: str | None = typer.Option(None, "--unit-set", metavar="KEY",
                                         help="A key of params.yaml 'unit_sets'.",
                                         callback=_not_an_option),
     params: Path = PARAMS_OPTION,
 ) -> None:
-    """One image per unit of a unit set (params.yaml 'units' section over 'generate'), with its
-    transparency map; metrics compare each unit's activation with scikit-image's photos.
-    Without --model and --unit-set, the grid point of the DVC stage running."""
+    """One image per unit of a unit set.
+
+    Each with its transparency map.
+
+    Settings: params.yaml's 'units' section over 'generate'; the records compare each unit's
+    activation with scikit-image's photos. Without --model and --unit-set, the grid point of
+    the DVC stage running.
+    """
     from featviz.stages.generate_units import generate_units
 
     _run(lambda: generate_units(*_grid_point("generate-units", model, unit_set, "--unit-set"),
                                 params))
 
 
-@app.command("model-files")
+@app.command("model-files", rich_help_panel=STAGES)
 def model_files_command(
-    model: str | None = typer.Option(None, "--model", help="A key of params.yaml 'models'.",
-                                     callback=_not_an_option),
+    model: str | None = MODEL_OPTION,
     held_out: bool = typer.Option(False, "--held-out",
                                   help="The model is a held-out evaluator (its stage's name)."),
     params: Path = PARAMS_OPTION,
 ) -> None:
-    """Write data/model_files/<model>.json, the fingerprint of the model's files, on which its
-    stages depend. Without --model, the model of the DVC stage running."""
+    """A fingerprint of one model's files.
+
+    The model's stages depend on it.
+
+    Writes data/model_files/<model>.json. Without --model, the model of the DVC stage running.
+    """
     from featviz.stages.model_files import model_files
     from featviz.stages.outputs import dvc_matrix_item
 
@@ -215,61 +299,80 @@ def model_files_command(
     _run(lambda: model_files(model or dvc_matrix_item(stage), stage, params))
 
 
-@app.command("cross-evaluate")
+@app.command("cross-evaluate", rich_help_panel=STAGES)
 def cross_evaluate_command(params: Path = PARAMS_OPTION) -> None:
-    """Score every grid image set with every evaluator (grid models plus extra evaluators).
+    """Score every grid image with the models of its labels.
 
-    Writes metrics/cross_eval.json, metrics/cross_eval.md and data/cross_eval/images.csv.
+    Writes metrics/cross_eval.json (the headline numbers), metrics/cross_eval.md,
+    data/cross_eval/summary.json and data/cross_eval/images.csv.
     """
     from featviz.stages.cross_evaluate import cross_evaluate
 
     _run(lambda: cross_evaluate(params))
 
 
-@app.command("shard")
+@app.command("report", rich_help_panel=STAGES)
+def report_command(params: Path = PARAMS_OPTION) -> None:
+    """The HTML report and the markdown summary.
+
+    Writes data/report/index.html (one file: cross-evaluation, gallery, loss curves, units,
+    the run's settings; opens from disk) and metrics/summary.md.
+    """
+    from featviz.stages.report import report
+
+    _run(lambda: report(params))
+
+
+@app.command("shard", rich_help_panel=SCALING)
 def shard_command(
-    workers: int = typer.Option(..., "--workers", help="How many workers share the grid."),
-    index: int = typer.Option(..., "--index", help="This worker's shard: 0 .. workers - 1."),
+    workers: int = typer.Option(..., "--workers", metavar="N",
+                                help="How many workers share the grid."),
+    index: int = typer.Option(..., "--index", metavar="I",
+                              help="This worker's shard: 0 .. workers - 1."),
     params: Path = PARAMS_OPTION,
 ) -> None:
-    """Print the generate stages of one worker's shard, one per line (balanced by expected
-    FLOPs; the balance goes to stderr). A worker runs them with
-    `featviz shard --workers N --index I | xargs -r dvc repro --single-item`
-    after `dvc repro check-params`, then `featviz push`; see docs/scaling.md."""
+    """Print one worker's generate stages.
+
+    One per line.
+
+    Balanced by expected FLOPs (the balance goes to stderr). A worker runs them with
+    `featviz shard --workers N --index I | xargs -r dvc repro --single-item` after
+    `featviz check-params`, then `featviz push`.
+    """
     from featviz.stages.shard import shard
 
     _run(lambda: typer.echo("\n".join(shard(workers, index, params))))
 
 
-@app.command("push")
+@app.command("push", rich_help_panel=SCALING)
 def push_command() -> None:
-    """`dvc push --run-cache`, plus the metrics files (cache: false outputs) that it leaves out
-    and without which no other clone can restore a stage from the run cache. A worker runs it
-    after its shard; see docs/scaling.md."""
+    """Push a worker's results to the DVC remote.
+
+    `dvc push --run-cache`, and the metrics files it leaves out.
+
+    Without them (cache: false outputs) no other clone can restore a stage from the run cache.
+    A worker runs it after its shard.
+    """
     from featviz.stages.shard import push
 
     _run(push)
 
 
-@app.command("assemble")
+@app.command("assemble", rich_help_panel=SCALING)
 def assemble_command(
-    workers: int = typer.Option(..., "--workers", help="How many workers shared the grid."),
+    workers: int = typer.Option(..., "--workers", metavar="N",
+                                help="How many workers shared the grid."),
     recompute: bool = typer.Option(False, "--recompute",
                                    help="Run a missing shard's stages here instead of failing."),
     params: Path = PARAMS_OPTION,
 ) -> None:
-    """Restore every generate stage from DVC's run cache (pulled from the default remote, if
-    any), then `dvc repro` cross-evaluate and report. A stage no worker has pushed is an error that
-    names the stage and the worker that should have run it, unless --recompute."""
+    """Restore the workers' stages, then run the rest.
+
+    Every generate stage comes from DVC's run cache.
+
+    The run cache is pulled from the default remote, if any. A stage no worker has pushed is an
+    error that names the stage and the worker that should have run it, unless --recompute.
+    """
     from featviz.stages.shard import assemble
 
     _run(lambda: assemble(workers, recompute, params))
-
-
-@app.command("report")
-def report_command(params: Path = PARAMS_OPTION) -> None:
-    """Write data/report/index.html (gallery, cross-evaluation heatmap and tables, run
-    parameters and timings; opens from disk, no server or network) and metrics/summary.md."""
-    from featviz.stages.report import report
-
-    _run(lambda: report(params))

@@ -9,9 +9,9 @@ from featviz.errors import InputError
 from featviz.models import Classifier, first_forward
 
 GIB = 1 << 30
-# What autograd keeps per pixel of a 224 x 224 view: EfficientNet-Lite0 1.0 KB, Lite2 1.4 KB,
-# ResNet50 0.8 KB, VGG16 and ViT-B/16 1.5 KB. A batch that fits at this bound fits without
-# measuring (which costs about a second on a CPU); a larger one is measured.
+# A generous bound on what autograd keeps per pixel of a view (docs/benchmarks.md has what it
+# keeps for the registry's networks): a batch that fits at this bound fits without measuring,
+# which costs about a second on a CPU; a larger one is measured.
 BYTES_PER_VIEW_PIXEL_BOUND = 8192
 # Beyond what autograd keeps for the network: the forward's transient buffers, the views and
 # the parameterization's own tensors (its spectrum, the rendered images and their gradients).

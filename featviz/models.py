@@ -80,7 +80,9 @@ class Classifier(nn.Module):
         self.name = name
         self.family = family or Family()
         self.channels_last = channels_last
-        net.requires_grad_(False).eval()
+        for parameter in net.parameters():  # (a ScriptModule has no requires_grad_)
+            parameter.requires_grad_(False)
+        net.eval()
         generator = torch.Generator().manual_seed(0)
         self.net = fold_batch_norms(net, torch.rand((1, 3, input_size, input_size),
                                                     generator=generator))

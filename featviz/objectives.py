@@ -246,7 +246,7 @@ def penalties(l2: float = 0.0, tv: float = 0.0) -> Objective | None:
     return sum(terms) if terms else None
 
 
-def class_objective(objective: str, l2: float = 0.0, tv: float = 0.0) -> Objective:
+def class_objective(objective: str = "logit", l2: float = 0.0, tv: float = 0.0) -> Objective:
     """A class objective minus weighted L2 and total-variation penalties (zero weights drop)."""
     validation.choice(objective, "objective", CLASS_OBJECTIVES)
     composed: Objective = CLASS_OBJECTIVES[objective]()

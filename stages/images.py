@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from featviz import pictures
 from featviz.errors import InputError
 from featviz.stages.files import read_bounded
 
@@ -16,42 +17,14 @@ MAX_PNG_BYTES = 64 << 20
 MAX_SIDE = 4096  # featviz writes at most 1024 x 1024
 
 
-def to_pil(image: torch.Tensor) -> Image.Image:
-    """A (3, H, W) tensor in [0, 1] as an 8-bit RGB image."""
-    array = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(array, mode="RGB")
-
-
 def png_bytes(image: torch.Tensor) -> bytes:
-    buffer = io.BytesIO()
-    to_pil(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-SHEET_COLUMNS = 5
-SHEET_TILE = 160
-SHEET_CAPTION = 18
+    """A (3, H, W) tensor in [0, 1] as an 8-bit RGB PNG."""
+    return pictures.png_bytes(pictures.picture(image))
 
 
 def contact_sheet(images: list[torch.Tensor], captions: list[str]) -> bytes:
-    """One PNG of ``images`` (each (3, H, W) in [0, 1]) in rows of SHEET_COLUMNS, each over its
-    caption: what `dvc plots show` draws of a grid point."""
-    from PIL import ImageDraw, ImageFont
-
-    columns = min(SHEET_COLUMNS, len(images))
-    rows = -(-len(images) // columns)
-    cell = SHEET_TILE + SHEET_CAPTION
-    sheet = Image.new("RGB", (columns * SHEET_TILE, rows * cell), "white")
-    draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default(size=12)
-    for i, (image, caption) in enumerate(zip(images, captions)):
-        left, top = (i % columns) * SHEET_TILE, (i // columns) * cell
-        tile = to_pil(image).resize((SHEET_TILE, SHEET_TILE), Image.Resampling.LANCZOS)
-        sheet.paste(tile, (left, top))
-        draw.text((left + 4, top + SHEET_TILE + 2), caption[:24], fill="black", font=font)
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
-    return buffer.getvalue()
+    """The images on one captioned PNG: what `dvc plots show` draws of a grid point."""
+    return pictures.png_bytes(pictures.sheet(images, captions))
 
 
 def read_png(path: Path) -> tuple[bytes, Image.Image]:

@@ -6,22 +6,31 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from featviz.models import IMAGENET_CLASSES, RANDOM_WEIGHTS, ModelSpec, parse_model_name
+from featviz.models import (
+    IMAGENET_CLASSES,
+    OWN_FORMS,
+    RANDOM_WEIGHTS,
+    ModelSpec,
+    parse_model_name,
+)
 from featviz.stages.params import load_params
 
 
-def named_model(model: str, params_path: Path) -> ModelSpec:
+def named_model(model: str, params_path: Path, random_weights: bool = False) -> ModelSpec:
     """The entry of params.yaml's models named ``model``, else the registry model of that name;
-    a registry network gets random weights (nothing downloads), a user's own comes as it is."""
+    with ``random_weights`` a registry network gets random weights (nothing downloads), while a
+    user's own comes as it is."""
+    spec = None
     if params_path.is_file():
         params = load_params(params_path)
         if model in params.section("models"):
             spec = params.model(model).spec
-            kind = parse_model_name(spec.name).kind
-            return spec if kind in ("python", "export", "torchscript") else \
-                dataclasses.replace(spec, weights=RANDOM_WEIGHTS)
-    parse_model_name(model)  # an error that lists the names, for a name that is neither
-    return ModelSpec(model, RANDOM_WEIGHTS)
+    if spec is None:
+        parse_model_name(model)  # an error that lists the names, for a name that is neither
+        spec = ModelSpec(model)
+    if random_weights and parse_model_name(spec.name).kind not in OWN_FORMS:
+        return dataclasses.replace(spec, weights=RANDOM_WEIGHTS)
+    return spec
 
 
 def model_labels(model: str | None, params_path: Path) -> list[str]:

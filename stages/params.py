@@ -156,6 +156,9 @@ def _model_entry(key: str, value: Any) -> ModelEntry:
         raise InputError(f"{where}.name must be a model name (see `featviz models`), "
                          f"got {quoted(name)}")
     source = prefixed(where, lambda: parse_model_name(name))
+    if value.get("num_classes") is not None and source.kind not in ("torchvision", "timm"):
+        raise InputError(f"{where}: num_classes is for torchvision: and timm: architectures; "
+                         f"{name} has the head it was built with")
     files: dict[str, Path] = {}
     if source.kind in OWN_FORMS:
         target = source.target.rpartition(":")[0] if source.kind == "python" else source.target

@@ -1,4 +1,5 @@
-"""Progress for long stages: a rich bar on a terminal, periodic log lines otherwise."""
+"""Progress for long stages: a rich bar on a terminal, otherwise a log line every 10 s with the
+time of day, the step, how long it has run and how long it has left."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def progress_reporter(description: str, total: int) -> Iterator[Update]:
             task = bar.add_task(description, total=total, detail="")
             yield lambda completed, detail: bar.update(task, completed=completed, detail=detail)
         return
+    start = time.monotonic()
     last_logged = -LOG_EVERY_S
 
     def log(completed: int, detail: str) -> None:
@@ -41,6 +43,15 @@ def progress_reporter(description: str, total: int) -> Iterator[Update]:
         now = time.monotonic()
         if now - last_logged >= LOG_EVERY_S or completed >= total:
             last_logged = now
-            print(f"{description}: {completed}/{total} {detail}", file=sys.stderr, flush=True)
+            elapsed = now - start
+            left = elapsed / completed * (total - completed) if completed else 0.0
+            print(f"{time.strftime('%H:%M:%S')} {description}: step {completed} of {total}, "
+                  f"{detail}; {_duration(elapsed)} so far, about {_duration(left)} left",
+                  file=sys.stderr, flush=True)
 
     yield log
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"

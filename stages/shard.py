@@ -67,6 +67,9 @@ def split(costs: list[StageCost], workers: int) -> list[list[StageCost]]:
     return [sorted(shard, key=lambda stage: order[stage.name]) for shard in shards]
 
 
+# What every worker runs before its shard: check-params and every model's file fingerprint,
+# which the generate stages depend on (`dvc repro --glob` runs their upstream stages too).
+FINGERPRINT_STAGES = "*model-files@*"
 MAX_WORKERS = 4096  # more than any grid has stages to spread
 
 
@@ -115,7 +118,7 @@ def assemble(workers: int, recompute: bool, params_path: Path) -> None:
     check_workers(workers)
     shards = split(generate_stage_costs(load_params(params_path)), workers)
     owners = {stage.name: index for index, shard in enumerate(shards) for stage in shard}
-    _dvc("repro", "check-params")
+    _dvc("repro", "--glob", FINGERPRINT_STAGES)  # check-params, and what the stages depend on
     missing: dict[str, str] = {}
     with Repo() as repo, repo.lock:
         remote = bool(repo.config["core"].get("remote"))

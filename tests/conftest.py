@@ -1,3 +1,4 @@
+import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +22,21 @@ REFERENCE_AUGMENTED = Augmentation(rotation=20.0, flip=0.5, perspective=0.4, per
 def lite0():
     """The real embedded EfficientNet-Lite0 with ImageNet weights (no network needed)."""
     return load_model("efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def digit_models(tmp_path_factory) -> Path:
+    """A folder holding models/digits/: four digit classifiers trained by the example script
+    (a python: factory with its state dict, an export: archive, a torchvision ResNet-18 with a
+    10-class head, a TorchScript file), their labels, trained once per test session."""
+    folder = tmp_path_factory.mktemp("digits")
+    spec = importlib.util.spec_from_file_location("digits_train",
+                                                  REPO / "examples/digits/train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    scores = module.make_models(folder / "models/digits")
+    assert min(scores.values()) >= 0.9, scores
+    return folder
 
 
 @pytest.fixture
@@ -59,8 +75,15 @@ def tiny_params(grid_models=("efficientnet_lite0",), class_sets=None) -> dict:
     return params
 
 
+class _NoAliases(yaml.SafeDumper):
+    """A params file has no aliases (featviz refuses them), even where values are shared."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
 def write_params(directory: Path, params: dict) -> None:
-    (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (directory / "params.yaml").write_text(yaml.dump(params, Dumper=_NoAliases, sort_keys=False))
 
 
 def run(*command: str, cwd: Path) -> str:
@@ -74,7 +97,7 @@ def project(tmp_path, monkeypatch) -> Path:
     """A git + DVC copy of the pipeline (dvc.yaml, sources, tiny params) as the working dir."""
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(REPO / name, tmp_path / name)
-    for package in ("featviz", "stages"):
+    for package in ("featviz", "stages", "models"):
         shutil.copytree(REPO / package, tmp_path / package,
                         ignore=shutil.ignore_patterns("__pycache__"))
     write_params(tmp_path, tiny_params())
@@ -86,3 +109,37 @@ def project(tmp_path, monkeypatch) -> Path:
     shutil.copytree(REPO / ".dvc/plots", tmp_path / ".dvc/plots")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def digits_example():
+    """examples/digits/run.py as a module: its model entries, grid and recipe."""
+    spec = importlib.util.spec_from_file_location("digits_run", REPO / "examples/digits/run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def digits_params(**recipe_changes) -> dict:
+    """The repository's params.yaml with the digit models of examples/digits/run.py as its grid
+    and that example's recipe (dotted keys set as `dvc exp run -S` sets them)."""
+    example = digits_example()
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["models"].update(example.MODELS)
+    params["class_sets"]["digits"] = list(example.DIGITS)
+    params["grid"] = {"models": list(example.GRID), "class_sets": ["digits"], "unit_sets": []}
+    params["cross_evaluate"]["extra_evaluators"] = list(example.HELD_OUT)
+    for key, value in {**example.RECIPE, **recipe_changes}.items():
+        *parents, leaf = key.split(".")
+        section = params
+        for parent in parents:
+            section = section[parent]
+        section[leaf] = value
+    return params
+
+
+@pytest.fixture
+def digits_project(project, digit_models) -> Path:
+    """The project with the trained digit models in models/digits/ and the example's params."""
+    shutil.copytree(digit_models / "models/digits", project / "models/digits")
+    write_params(project, digits_params())
+    return project

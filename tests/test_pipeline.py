@@ -5,6 +5,7 @@ import re
 
 import pytest
 import yaml
+from safetensors.torch import load_file, save_file
 
 from tests.conftest import run, tiny_params, write_params
 
@@ -93,7 +94,7 @@ def test_reference_experiment_command_and_metrics_diff(project):
 
     # The README's reference experiment, with random-init weights since there is no network.
     run("dvc", "exp", "run", "-S", "grid.models=[resnet18,vit_b_16]",
-        "-S", "models.resnet18.weights=random", "-S", "models.vit_b_16.weights=random",
+        "-S", "++models.resnet18.weights=random", "-S", "++models.vit_b_16.weights=random",
         cwd=project)
 
     params = yaml.safe_load((project / "params.yaml").read_text())
@@ -137,3 +138,30 @@ def test_a_stage_depends_only_on_the_code_it_runs(project):
     edit_source_reruns_exactly(project, "stages/report.py", {"report"})
     edit_source_reruns_exactly(project, "featviz/parameterizations.py",
                                {"check-params", *generate, "report"})
+
+
+def test_own_models_run_end_to_end_and_a_new_weights_file_reruns_only_its_model(digits_project):
+    """The digit models of examples/digits (a python: factory, an export: archive and a
+    torchvision ResNet-18 with a 10-class head in the grid, a TorchScript file held out)."""
+    project = digits_project
+    run("dvc", "repro", cwd=project)
+    summary = json.loads((project / "data/cross_eval/summary.json").read_text())
+    assert summary["label_spaces"] == [["digits_cnn", "digits_wide", "digits_resnet",
+                                        "digits_traced"]]
+    for variant in ("plain", "augmented"):
+        assert summary[variant]["self_top1"] >= 0.9, variant
+        for model in ("digits_cnn", "digits_wide", "digits_resnet"):  # the ResNet is the hardest
+            assert summary[variant][model][model]["top1"] >= 0.85, (variant, model)
+        assert summary[variant]["transfer_top1"] > 0.2  # far above chance (0.1)
+    assert dvc_status(project) == set()
+
+    weights = project / "models/digits/cnn.safetensors"
+    state = load_file(str(weights))
+    state["head.5.bias"] = state["head.5.bias"] + 0.01
+    save_file(state, str(weights))
+    fingerprints = {"model-files@digits_cnn", "model-files@digits_wide",
+                    "model-files@digits_resnet", "held-out-model-files@digits_traced"}
+    assert dvc_status(project) == fingerprints
+    assert stages_run(run("dvc", "repro", cwd=project)) == {
+        *fingerprints, "generate-plain@digits_cnn-digits", "generate-augmented@digits_cnn-digits",
+        "cross-evaluate", "report"}

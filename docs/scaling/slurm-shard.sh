@@ -17,7 +17,7 @@ clone="${TMPDIR:-/tmp}/featviz-shard-$SLURM_ARRAY_JOB_ID-$SLURM_ARRAY_TASK_ID"
 git clone --quiet "$REPO_URL" "$clone"
 cd "$clone"
 python -m pip install --quiet -e .
-dvc repro check-params
+dvc repro --glob '*model-files@*'
 featviz shard --workers "$WORKERS" --index "$SLURM_ARRAY_TASK_ID" |
   xargs -r dvc repro --single-item
 featviz push

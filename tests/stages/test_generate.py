@@ -3,6 +3,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -107,7 +108,28 @@ def test_classes_command_finds_indices_by_name():
     assert "207\tgolden retriever" in result.output.splitlines()
     assert all("retriever" in line for line in result.output.splitlines())
     missing = invoke("classes", "unicorn")
-    assert missing.exit_code == 1 and "unicorn" in missing.output
+    assert missing.exit_code == 2 and "none of ImageNet's labels contains 'unicorn'" \
+        in missing.output
+
+
+def test_classes_searches_a_models_own_labels(project):
+    params = tiny_params()
+    params["models"]["pets"] = {"name": "torchvision:resnet18", "num_classes": 3,
+                                "labels": ["cat", "dog", "hotdog"]}
+    write_params(project, params)
+    result = invoke("classes", "dog", "--model", "pets")
+    assert result.output.splitlines() == ["1\tdog", "2\thotdog"]
+
+
+def test_the_command_line_has_a_version_a_short_help_and_a_module_entry():
+    assert invoke("--version").output.startswith("featviz ")
+    help_text = invoke("-h").output
+    assert "Pipeline stages (dvc.yaml runs them):" in help_text
+    assert help_text.index("render") < help_text.index("Pipeline stages")
+    assert "<bool>" not in help_text
+    done = subprocess.run([sys.executable, "-m", "featviz", "--version"], capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.startswith("featviz ")
 
 
 def test_models_command_lists_embedded_models_as_available():
@@ -334,3 +356,14 @@ def run_command(*command: str, cwd) -> str:
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def test_a_params_file_without_an_objective_takes_the_logit(project):
+    params = tiny_params()
+    params["generate"].pop("objective")
+    write_params(project, params)
+    assert invoke("generate-plain", "--model", "efficientnet_lite0",
+                  "--class-set", "tiny").exit_code == 0
+    records = json.loads((project / "data/generate/plain/efficientnet_lite0-tiny.json")
+                         .read_text())
+    assert records["objective"] == "class_logit"

@@ -33,7 +33,8 @@ def test_progress_says_how_many_targets_are_still_optimized_and_logs_live(
         return result(0.5)
 
     _, files = optimize_with_progress("plain m-s", 5, "classes", Path("data/live"), params, run)
-    assert "plain m-s: 5/5 2 of 3 classes optimizing" in capsys.readouterr().err
+    assert "plain m-s: step 5 of 5, 2 of 3 classes optimizing; 0 s so far, about 0 s left" \
+        in capsys.readouterr().err
     # the mean over the targets of each one's latest point
     assert files["plots/metrics/objective.tsv"] == b"step\tobjective\n4\t2.0\n5\t3.0\n"
     assert json.loads(files["metrics.json"]) == {"objective": 3.0, "p_target": 0.4, "step": 5}

@@ -15,7 +15,7 @@ def fingerprint(project, model):
 
 
 def test_a_models_files_are_fingerprinted_and_missing_ones_said(project):
-    (project / "models").mkdir()
+    (project / "models").mkdir(exist_ok=True)
     (project / "models/labels.txt").write_text("cat\ndog\n")
     (project / "models/net.py").write_text("def build(): ...\n")
     (project / "models/layers.py").write_text("# imported by net.py\n")

@@ -1,0 +1,43 @@
+"""`featviz render`: one picture without the pipeline. A class (its index or label) or a unit
+(``layer:channel``, as Lucent writes ``mixed4a:476``) of a model (a key of params.yaml's models
+or a registry name), optimized with the pipeline's recipe (featviz.recipes), saved as a PNG."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from pathlib import Path
+
+from featviz.labels import resolve_classes
+from featviz.models import load_model
+from featviz.optimize import optimize
+from featviz.pictures import save_png
+from featviz.recipes import RECIPES
+from featviz.stages.lookup import named_model
+from featviz.units import Channel, optimize_units
+
+UNIT_TARGET = re.compile(r"(?P<layer>[A-Za-z0-9_.]+):(?P<channel>[0-9]+)")
+
+
+def render(model_name: str, target: str, output: Path, variant: str, steps: int | None,
+           size: int | None, seed: int, params_path: Path) -> None:
+    """Optimize ``target`` of the model and write the image to ``output``."""
+    model = load_model(named_model(model_name, params_path))
+    unit = UNIT_TARGET.fullmatch(target)
+    recipe = RECIPES["units" if unit else variant]
+    changes = {"seed": seed, **({"steps": steps} if steps else {}),
+               **({"image_size": size} if size else {})}
+    config = dataclasses.replace(recipe.config, **changes)
+    if unit:
+        channel = Channel(unit["layer"], int(unit["channel"]))
+        result = optimize_units(model, [channel], recipe.augmentation, config)
+        what = channel.name
+    else:
+        index = resolve_classes([int(target) if target.isdigit() else target],
+                                model.class_names)[0]
+        result = optimize(model, [index], recipe.objective, recipe.augmentation, config)
+        what = f"class {index} ({model.class_names[index]}), p(target) " \
+               f"{result.targets[0].p_target:.2f}"
+    save_png(result.targets[0].image, output)
+    print(f"{output}: {what}, {result.targets[0].steps} steps", file=sys.stderr)
