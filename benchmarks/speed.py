@@ -269,14 +269,16 @@ def child_main(name: str, kwargs: dict) -> None:
     if torch.cuda.is_available() and kwargs.get("device", "cpu").startswith("cuda"):
         result["peak_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     else:
-        result["peak_memory_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result["peak_memory_mib"] = round(peak_kib / 1024, 1)
     print(json.dumps(result))
 
 
 def machine() -> dict:
     cpu = platform.processor()
     if Path("/proc/cpuinfo").exists():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+        names = [line.split(":", 1)[1].strip()
+                 for line in Path("/proc/cpuinfo").read_text().splitlines()
                  if line.startswith("model name")]
         cpu = names[0] if names else cpu
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),

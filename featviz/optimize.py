@@ -272,7 +272,8 @@ class _Run:
         values = values.detach()
         bad = ~torch.isfinite(values)
         if bad.any():
-            target = self.targeted.describe(self.model, int(self.sample_targets[self.index][bad][0]))
+            first = int(self.sample_targets[self.index][bad][0])
+            target = self.targeted.describe(self.model, first)
             raise NonFiniteLossError(
                 f"the objective became {float(values[bad][0])} for {target}; lower the "
                 "learning rate or check the objective")

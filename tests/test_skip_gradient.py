@@ -69,7 +69,8 @@ def test_every_residual_branch_is_found(name, branches):
 def test_logits_unchanged_gradient_changed_and_hooks_removed(name):
     model = load_model(name, None if name.startswith("efficientnet") else RANDOM_WEIGHTS)
     if name == "vit_b_16":  # torchvision starts its head at zero: no gradient at all
-        torch.nn.init.normal_(model.net.heads.head.weight, generator=torch.Generator().manual_seed(0))
+        torch.nn.init.normal_(model.net.heads.head.weight,
+                              generator=torch.Generator().manual_seed(0))
     images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
 
     def logit_and_gradient(factor):

@@ -64,7 +64,8 @@ def test_crops_cover_the_requested_area_fraction():
 
 
 def test_homography_maps_source_points_onto_targets():
-    source = torch.tensor([[[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]]], dtype=torch.float64)
+    source = torch.tensor([[[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]]],
+                          dtype=torch.float64)
     target = source * 0.5 + 0.1
     matrix = homographies(source, target)
     points = torch.cat([source, torch.ones(1, 4, 1, dtype=torch.float64)], dim=-1)

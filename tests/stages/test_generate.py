@@ -54,7 +54,8 @@ def test_generate_is_deterministic(project):
     def generate():
         assert invoke("generate-plain", "--model", "efficientnet_lite0",
                       "--class-set", "tiny").exit_code == 0
-        return (project / "data/generated/plain/efficientnet_lite0-tiny/1_goldfish.png").read_bytes()
+        image = project / "data/generated/plain/efficientnet_lite0-tiny/1_goldfish.png"
+        return image.read_bytes()
 
     assert generate() == generate()
 
@@ -241,11 +242,12 @@ def test_a_run_killed_while_writing_leaves_an_incomplete_set_that_the_next_run_r
     run.wait()
     assert run.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert list(folder.glob(".featviz-tmp-*"))  # the half-written folder
-    assert not (project / "metrics/generate/plain/efficientnet_lite0-tiny.json").exists()
+    assert not (project / "data/generate/plain/efficientnet_lite0-tiny.json").exists()
     subprocess.run(generate_command("params.yaml"), cwd=project, check=True, capture_output=True)
     assert not list(project.rglob(".featviz-tmp-*"))
-    assert len(list((folder / "efficientnet_lite0-tiny").iterdir())) == 24
-    assert (project / "metrics/generate/plain/efficientnet_lite0-tiny.json").exists()
+    images = {path.name for path in (folder / "efficientnet_lite0-tiny").iterdir()}
+    assert len(images) == 2 * 24  # each class's image and its transparency map
+    assert (project / "data/generate/plain/efficientnet_lite0-tiny.json").exists()
 
 
 def test_under_dvc_the_grid_point_comes_from_the_stage_name(project, monkeypatch):
@@ -300,7 +302,7 @@ def start_and_kill_dvc_repro(project, params: dict, shell: str):
     the featviz process it leaves."""
     psutil = pytest.importorskip("psutil")
     write_params(project, params)
-    run_command("dvc", "repro", "check-params", cwd=project)
+    run_command("dvc", "repro", "model-files@efficientnet_lite0", cwd=project)  # and check-params
     dvc = subprocess.Popen(["dvc", "repro", "--single-item", PLAIN_STAGE], cwd=project,
                            env={**os.environ, "SHELL": shell}, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
@@ -324,16 +326,21 @@ def test_a_stage_ends_with_the_dvc_repro_that_ran_it(project):
 
 
 @pytest.mark.slow
-def test_a_stage_orphaned_by_a_killed_dvc_repro_never_overwrites_a_newer_run(project):
-    """dash stays between DVC and featviz, so the orphan runs on; when it would write, the
-    params file has changed, and it writes nothing."""
+def test_a_stage_orphaned_by_a_killed_dvc_repro_never_overwrites_a_newer_run(project,
+                                                                            tmp_path_factory):
+    """A shell that stays between DVC and featviz (one that runs the command as its child)
+    outlives DVC, so the orphan runs on until a step of it sees that the params file has
+    changed: it stops there and writes nothing over the newer run's outputs."""
+    shell = tmp_path_factory.mktemp("shell") / "staying-shell"
+    shell.write_text('#!/bin/sh\n/bin/sh -c "$2"\nstatus=$?\nexit $status\n')
+    shell.chmod(0o755)
     params = tiny_params()
     params["generate"].update(steps=800, patience=None)
-    orphan = start_and_kill_dvc_repro(project, params, "/bin/sh")
+    orphan = start_and_kill_dvc_repro(project, params, str(shell))
+    assert orphan.is_running()  # DVC is gone, the featviz it started is not
     params["generate"].update(steps=3)
     write_params(project, params)
     run_command("dvc", "repro", "--single-item", PLAIN_STAGE, cwd=project)
-    assert orphan.is_running()
     orphan.wait(timeout=300)
     assert json.loads(run_command("dvc", "status", "--json", PLAIN_STAGE, cwd=project)) == {}
 
