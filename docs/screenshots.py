@@ -3,8 +3,10 @@
     python docs/screenshots.py
 
 Needs Debian's chromium and chromium-driver (as the report test does): docs/gallery.jpg is the
-report's gallery table, docs/report.png the top of its cross-evaluation section, and
-docs/units.jpg its units gallery when the run had unit sets (`grid.unit_sets`).
+report's gallery table, docs/report.png the top of its cross-evaluation section,
+docs/units.jpg its units gallery when the run had unit sets (`grid.unit_sets`), and
+docs/blocks.jpg the first table of its building blocks when the run had them
+(`grid.block_sets`).
 """
 
 from __future__ import annotations
@@ -42,16 +44,17 @@ def main() -> None:
         })
         gallery = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")
         gallery.save(DOCS / "gallery.jpg", quality=85)
-        units = driver.find_elements(By.CSS_SELECTOR, "table#units")
-        if units:
-            box = units[0].rect
-            shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-                "captureBeyondViewport": True,
-                "clip": {"x": box["x"], "y": box["y"], "width": box["width"],
-                         "height": box["height"], "scale": GALLERY_SCALE},
-            })
-            Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB").save(
-                DOCS / "units.jpg", quality=85)
+        for selector, name in (("table#units", "units.jpg"), ("table.blocks", "blocks.jpg")):
+            tables = driver.find_elements(By.CSS_SELECTOR, selector)
+            if tables:
+                box = tables[0].rect
+                shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+                    "captureBeyondViewport": True,
+                    "clip": {"x": box["x"], "y": box["y"], "width": box["width"],
+                             "height": box["height"], "scale": GALLERY_SCALE},
+                })
+                Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB").save(
+                    DOCS / name, quality=85)
         heading = driver.find_element(By.XPATH, "//h2[text()='Cross-evaluation']")
         driver.set_window_size(REPORT_SHOT_SIZE[0], REPORT_SHOT_SIZE[1] + 140)
         driver.execute_script("arguments[0].scrollIntoView()", heading)

@@ -299,6 +299,21 @@ def model_files_command(
     _run(lambda: model_files(model or dvc_matrix_item(stage), stage, params))
 
 
+@app.command("building-blocks", rich_help_panel=STAGES)
+def building_blocks_command(model: str | None = MODEL_OPTION,
+                            class_set: str | None = CLASS_SET_OPTION,
+                            params: Path = PARAMS_OPTION) -> None:
+    """Which channels of a layer make up each class, checked by ablation.
+
+    For one model and class set: each class's logit attributed to the channels of the layers
+    of params.yaml's building_blocks section, its top channels ablated against random ones and
+    pictured. Without --model and --class-set, the grid point of the DVC stage running.
+    """
+    from featviz.stages.building_blocks import STAGE, building_blocks
+
+    _run(lambda: building_blocks(*_grid_point(STAGE, model, class_set, "--class-set"), params))
+
+
 @app.command("cross-evaluate", rich_help_panel=STAGES)
 def cross_evaluate_command(params: Path = PARAMS_OPTION) -> None:
     """Score every grid image with the models of its labels.

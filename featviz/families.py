@@ -38,6 +38,11 @@ class Family:
         """The modules whose output ends a residual branch (the skip is added to it next)."""
         return []
 
+    def last_block(self, net: nn.Module) -> str | None:
+        """The module name of the network's last block before its classifier head, if the
+        family knows it (building blocks attribute a class to its channels by default)."""
+        return None
+
     def transformer_blocks(self, net: nn.Module) -> list[Block]:
         return []
 
@@ -76,8 +81,8 @@ class Declared(Family):
         modules = dict(net.named_modules())
         unknown = [name for name in self.branch_end_names if name not in modules]
         if unknown:
-            raise InputError(f"residual branch end {quoted(unknown[0])} is no module of the network: "
-                             "`featviz layers` lists the module names")
+            raise InputError(f"residual branch end {quoted(unknown[0])} is no module of the "
+                             "network: `featviz layers` lists the module names")
         return [modules[name] for name in self.branch_end_names]
 
 
@@ -85,6 +90,9 @@ class EfficientNetLiteFamily(Family):
     """featviz's own EfficientNet-Lite (batch norms folded: a block's last norm ends its branch)."""
 
     name = "efficientnet_lite"
+
+    def last_block(self, net):
+        return f"blocks.{len(net.blocks) - 1}"
 
     def residual_branch_ends(self, net):
         ends = []
@@ -120,6 +128,9 @@ class TorchvisionFamily(Family):
     heads and MLPs of its ViTs (one class token, attention fused in nn.MultiheadAttention)."""
 
     name = "torchvision"
+
+    def last_block(self, net):
+        return "layer4" if hasattr(net, "layer4") else None  # ResNets
 
     def residual_branch_ends(self, net):
         ends = []
@@ -175,10 +186,17 @@ def _multihead_attention_head(attention: nn.MultiheadAttention, x: torch.Tensor,
 
 class TimmFamily(Family):
     """timm's networks: blocks whose residual branch ends in a ``drop_path`` (EfficientNets,
-    MobileNets, ConvNeXts, ViTs, ...) and ResNet blocks, and the ViTs' blocks, heads (concatenated into
-    ``attn.proj``) and extra tokens (class, register, distillation)."""
+    MobileNets, ConvNeXts, ViTs, ...) and ResNet blocks, and the ViTs' blocks, heads
+    (concatenated into ``attn.proj``) and extra tokens (class, register, distillation)."""
 
     name = "timm"
+
+    def last_block(self, net):
+        for container in ("stages", "blocks"):
+            blocks = getattr(net, container, None)
+            if isinstance(blocks, nn.Sequential) and not self._is_vit(net):
+                return f"{container}.{len(blocks) - 1}"
+        return "layer4" if hasattr(net, "layer4") else None
 
     def residual_branch_ends(self, net):
         ends = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from featviz.optimize import check_batch
+from featviz.stages.block_params import block_settings
 from featviz.stages.evaluation_params import evaluators
 from featviz.stages.generate_params import generate_settings
 from featviz.stages.outputs import PARAMS_CHECKED, write_stage_outputs
@@ -47,6 +48,7 @@ def check_every_section(params: Params) -> None:
                 targets = len(params.class_set(class_set))
                 prefixed(f"{variant} of {model} on class_sets.{class_set}",
                          lambda: check_batch(targets, optimization))
+        block_settings(params, entry)
         optimization = unit_settings(params, entry).optimization
         for key in params.grid_unit_sets:
             units = unit_set(params, key)

@@ -24,6 +24,10 @@ from featviz.validation import quoted
 # and class set with one), spaces or shell characters.
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{0,63}")
 KEYED_SECTIONS = ("models", "class_sets", "unit_sets")
+# The grid's lists, each of keys of a keyed section: its models, class sets and unit sets, and
+# the class sets whose building blocks it finds (off when empty).
+GRID_LISTS = {"models": "models", "class_sets": "class_sets", "unit_sets": "unit_sets",
+              "block_sets": "class_sets"}
 MAX_PARAMS_BYTES = 1 << 20  # a real params file is a few KB; 1 MiB holds thousands of classes
 MAX_ERROR_CHARS = 300
 
@@ -104,7 +108,8 @@ def check_keys(raw: dict) -> None:
         keys = raw.get(section)
         for key in keys if isinstance(keys, dict) else []:
             safe_key(key, section)
-        grid = raw.get("grid")
-        listed = grid.get(section) if isinstance(grid, dict) else None
+    grid = raw.get("grid")
+    for name in GRID_LISTS:
+        listed = grid.get(name) if isinstance(grid, dict) else None
         for key in listed if isinstance(listed, list) else []:
-            safe_key(key, f"grid.{section}")
+            safe_key(key, f"grid.{name}")

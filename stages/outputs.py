@@ -35,9 +35,11 @@ CROSS_EVAL_SUMMARY = Path("data/cross_eval/summary.json")
 GENERATE_RECORDS = Path("data/generate")
 LIVE = Path("data/live")
 SHEETS = Path("data/sheets")
+BLOCKS = "blocks"  # beside the variants' and the units' folders in data/generated, data/generate
+BLOCK_METRICS = Path("metrics/building_blocks")
 CROSS_EVAL_METRICS = Path("metrics/cross_eval.json")
 CROSS_EVAL_TABLE = Path("metrics/cross_eval.md")
-REPORT = Path("data/report/index.html")
+REPORT = Path("data/report")  # index.html, and an atlas page per building-blocks layer
 SUMMARY = Path("metrics/summary.md")
 PARAMS_CHECKED = Path("data/params_checked.txt")
 LOCKS = Path("data/.featviz-locks")
@@ -113,6 +115,27 @@ def sheet_path(variant: str, model: str, class_set: str) -> Path:
 def live_dir(variant: str, model: str, class_set: str) -> Path:
     """Where dvclive writes a generate stage's step metrics while it runs."""
     return inside_output_roots(LIVE / variant / grid_point(model, class_set))
+
+
+@dataclass(frozen=True)
+class BlockOutputs:
+    """A building-blocks stage's outputs: its channel pictures, its attributions as a CSV, its
+    record of each class's top channels, and its metrics."""
+
+    pictures: Path
+    attributions: Path
+    records: Path
+    metrics: Path
+
+
+def block_outputs(model: str, class_set: str, check: bool = True) -> BlockOutputs:
+    point = grid_point(model, class_set)
+    outputs = BlockOutputs(*(inside_output_roots(path) for path in (
+        GENERATED / BLOCKS / point, GENERATE_RECORDS / BLOCKS / f"{point}.csv",
+        GENERATE_RECORDS / BLOCKS / f"{point}.json", BLOCK_METRICS / f"{point}.json")))
+    if check:
+        check_writable([outputs.pictures, outputs.attributions, outputs.records, outputs.metrics])
+    return outputs
 
 
 def model_fingerprint_path(model: str) -> Path:

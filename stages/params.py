@@ -27,12 +27,12 @@ from featviz.models import (
     parse_model_name,
 )
 from featviz.stages.files import read_bounded
-from featviz.stages.keys import KEYED_SECTIONS, ParamsFile, check_keys, read_params_file
+from featviz.stages.keys import GRID_LISTS, ParamsFile, check_keys, read_params_file
 from featviz.validation import quoted
 
 SECTIONS = ("models", "class_sets", "unit_sets", "grid", "generate", "plain", "augmented",
-            "units", "cross_evaluate")
-GRID_KEYS = KEYED_SECTIONS  # the grid lists keys of each keyed section
+            "units", "cross_evaluate", "building_blocks")
+OPTIONAL_GRID_LISTS = ("unit_sets", "block_sets")  # may be empty: off
 MODEL_KEYS = ("name", "weights", "view_size", "num_classes", "labels", "input_size", "mean",
               "std", "residual_branches")
 # The user's model files (weights, labels, factories, exported networks) live here, so that
@@ -122,10 +122,15 @@ class Params:
     def grid(self) -> dict[str, list[str]]:
         """The grid's lists of model, class-set and unit-set keys, each checked to exist."""
         grid = self.section("grid")
-        check_section_keys(grid, GRID_KEYS, "grid", required=GRID_KEYS)
-        return {section: key_list(grid[section], f"grid.{section}", self.section(section),
-                                  allow_empty=section == "unit_sets")
-                for section in GRID_KEYS}
+        check_section_keys(grid, tuple(GRID_LISTS), "grid", required=tuple(GRID_LISTS))
+        lists = {name: key_list(grid[name], f"grid.{name}", self.section(section),
+                                allow_empty=name in OPTIONAL_GRID_LISTS)
+                 for name, section in GRID_LISTS.items()}
+        unmade = [key for key in lists["block_sets"] if key not in lists["class_sets"]]
+        if unmade:
+            raise InputError(f"grid.block_sets lists {unmade[0]}, which grid.class_sets lacks: "
+                             "the grid makes no images of it")
+        return lists
 
     @property
     def grid_models(self) -> list[str]:
@@ -138,6 +143,11 @@ class Params:
     @property
     def grid_unit_sets(self) -> list[str]:
         return self.grid["unit_sets"]
+
+    @property
+    def grid_block_sets(self) -> list[str]:
+        """The class sets whose building blocks every grid model finds (none: off)."""
+        return self.grid["block_sets"]
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -30,6 +30,7 @@ from featviz.stages.outputs import (
     CROSS_EVAL_SUMMARY,
     REPORT,
     SUMMARY,
+    block_outputs,
     check_writable,
     generate_stage,
     history_path,
@@ -42,6 +43,7 @@ from featviz.stages.params import Params, load_params
 from featviz.stages.tables import HEADLINE, lonely_space_note, percent, space_models
 from featviz.stages.unit_params import UNITS, unit_set, unit_settings
 from featviz.stages.variants import VARIANTS
+from featviz.units import Channel
 from featviz.validation import quoted
 
 KEY_SETTINGS = ("parameterization", "image_size", "steps", "copies", "optimizer", "lr",
@@ -61,9 +63,12 @@ def report(params_path: Path) -> None:
     scores = read_scores(params, summary)
     records = {point: read_records(*point) for point in grid_points(params)}
     units = read_units(params)
+    blocks = read_blocks(params)
+    pages = {"index.html": render_html(params, summary, scores, records, units, blocks)}
+    pages.update(atlas_pages(params, blocks))
     write_stage_outputs("report", {
         SUMMARY: summary_markdown(summary),
-        REPORT: render_html(params, summary, scores, records, units),
+        REPORT: {name: page.encode() for name, page in pages.items()},
     }, params.source)
 
 
@@ -187,6 +192,29 @@ def read_units(params: Params) -> dict[tuple[str, str], dict]:
     return units
 
 
+def read_blocks(params: Params) -> dict[tuple[str, str], dict]:
+    """(model, class set) -> the building-blocks records of every such grid point."""
+    blocks = {}
+    for model in params.grid_models:
+        for class_set in params.grid_block_sets:
+            stage = f"the building-blocks@{model}-{class_set} stage"
+            path = block_outputs(model, class_set, check=False).records
+            records = read_json(path, stage)
+            layers = records.get("layers")
+            if not isinstance(layers, dict) or not layers:
+                raise InputError(f"{path} must hold its layers; run {stage} again")
+            for layer, found in layers.items():
+                for key in ("ablation_ratio", "top_k_share"):
+                    _number(records, ["layers", layer, "metrics", key], path, stage)
+                for target in params.classes(model, class_set):
+                    entry = found.get("classes", {}).get(str(target))
+                    if not isinstance(entry, dict) or not isinstance(entry.get("channels"), list):
+                        raise InputError(f"{path} lacks class {target} of layer {layer}; run "
+                                         f"{stage} again")
+            blocks[model, class_set] = records
+    return blocks
+
+
 def summary_markdown(summary: dict) -> str:
     lines = [
         "## featviz cross-evaluation",
@@ -229,7 +257,8 @@ td.held-out, th.held-out { background: #f4f0ff; }
 
 def render_html(params: Params, summary: dict, scores: pd.DataFrame,
                 records: dict[tuple[str, str, str], dict],
-                units: dict[tuple[str, str], dict]) -> str:
+                units: dict[tuple[str, str], dict],
+                blocks: dict[tuple[str, str], dict]) -> str:
     parts = ["<!doctype html>", "<html lang='en'><head><meta charset='utf-8'>",
              "<title>featviz report</title>", f"<style>{STYLE}</style></head><body>",
              "<h1>featviz report</h1>",
@@ -237,6 +266,7 @@ def render_html(params: Params, summary: dict, scores: pd.DataFrame,
              *_gallery_section(params, summary, scores),
              *_optimization_section(params, records),
              *_units_section(params, units),
+             *_blocks_section(params, blocks),
              *_run_section(params, records),
              "</body></html>"]
     return "\n".join(parts) + "\n"
@@ -347,7 +377,8 @@ def _gallery_section(params: Params, summary: dict, by_image: pd.DataFrame) -> l
     columns = [(v, m) for v in VARIANTS for m in params.grid_models]
     parts = ["<h2>Gallery</h2>",
              "<p>Click an image to see it full size, beside its transparency map (white: where "
-             "the optimization moved the pixels most); click the map to close. Under each: top-1 of its own model over "
+             "the optimization moved the pixels most); click the map to close. Under each: "
+             "top-1 of its own model over "
              f"the {summary['views']} random views, then every evaluator of its label space's "
              "top-1 class on the centered view and its p(target); green when that class is "
              "the target.</p>"]
@@ -498,6 +529,87 @@ def _faded_png(image_path: Path, transparency_path: Path) -> bytes:
     buffer = io.BytesIO()
     faded.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _blocks_section(params: Params, blocks: dict[tuple[str, str], dict]) -> list[str]:
+    """Per model, class set and layer: each class's image, then its top channels' pictures
+    with their shares; the ablation check; a link to the layer's atlas."""
+    esc = html.escape
+    if not blocks:
+        return []
+    parts = ["<h2>Building blocks</h2>",
+             "<p>Each class's logit attributed to the channels of a layer (activation x "
+             "gradient, over views of every image the grid made of the class), its top "
+             "channels' pictures and their shares of the class's positive attribution. The "
+             "check: the class's top channels replaced by their mean activation cost its logit "
+             "so many times what as many random channels of the layer cost "
+             "(docs/building-blocks.md).</p>"]
+    for (model, class_set), records in blocks.items():
+        labels = params.model(model).labels
+        folder = block_outputs(model, class_set, check=False).pictures
+        for layer, found in records["layers"].items():
+            metrics = found["metrics"]
+            parts.append(f"<h3>{esc(model)}, {esc(layer)}, class set {esc(class_set)}</h3>"
+                         f"<p id='ablation-{esc(model)}-{esc(layer)}'>Ablating each class's "
+                         f"top {records['k']} channels costs its logit "
+                         f"{metrics['ablation_ratio']:.1f}x what {records['k']} random channels "
+                         f"cost ({records['random_draws']} draws); top-1 on its views "
+                         f"{percent(metrics['top1'])}, {percent(metrics['top1_top_k_ablated'])} "
+                         f"with its top channels ablated, {percent(metrics['top1_random_ablated'])}"
+                         f" with random ones. The top {records['k']} hold "
+                         f"{percent(metrics['top_k_share'])} of a class's positive attribution. "
+                         f"<a href='{esc(atlas_name(model, class_set, layer))}'>The layer's "
+                         "atlas</a>.</p>")
+            parts.append("<table class='gallery blocks'>")
+            for target in params.classes(model, class_set):
+                entry = found["classes"][str(target)]
+                image = images_dir("augmented", model, class_set) / image_filename(target, labels)
+                cells = [f"<td><img alt='{esc(labels[target])}' src='{_image_uri(image)}'>"
+                         f"<ul><li>{esc(labels[target])}</li></ul></td>"]
+                for item in entry["channels"]:
+                    stem = Channel(layer, item["channel"]).stem(0)
+                    cells.append(f"<td><img alt='{esc(layer)} channel {item['channel']}' "
+                                 f"src='{_image_uri(folder / f'{stem}.png')}'><ul>"
+                                 f"<li>channel {item['channel']}</li>"
+                                 f"<li>{percent(item['share'])} of the class</li></ul></td>")
+                parts.append(f"<tr><th>{target}</th>{''.join(cells)}</tr>")
+            parts.append("</table>")
+    return parts
+
+
+def atlas_name(model: str, class_set: str, layer: str) -> str:
+    return f"atlas-{model}-{class_set}-{layer}.html"
+
+
+def atlas_pages(params: Params, blocks: dict[tuple[str, str], dict]) -> dict[str, str]:
+    """Per layer, a page of every channel any class uses, each with the classes that use it
+    most; the pictures are files beside the report (data/generated/blocks), loaded lazily."""
+    esc = html.escape
+    pages = {}
+    for (model, class_set), records in blocks.items():
+        labels = params.model(model).labels
+        folder = block_outputs(model, class_set, check=False).pictures
+        for layer, found in records["layers"].items():
+            users: dict[int, list[tuple[float, int]]] = {}
+            for target, entry in found["classes"].items():
+                for item in entry["channels"]:
+                    users.setdefault(item["channel"], []).append((item["share"], int(target)))
+            parts = ["<!doctype html>", "<html lang='en'><head><meta charset='utf-8'>",
+                     f"<title>featviz atlas: {esc(model)} {esc(layer)}</title>",
+                     f"<style>{STYLE}</style></head><body>",
+                     f"<h1>{esc(model)}, {esc(layer)}: the channels its classes use</h1>",
+                     "<p><a href='index.html'>The report</a>.</p><table class='gallery'>"]
+            for channel in sorted(users):
+                stem = Channel(layer, channel).stem(0)
+                source = Path("..") / folder.relative_to(REPORT.parent) / f"{stem}.png"
+                used = "".join(f"<li>{esc(labels[target])}: {percent(share)}</li>"
+                               for share, target in sorted(users[channel], reverse=True))
+                parts.append(f"<tr><th>channel {channel}</th><td><img loading='lazy' "
+                             f"alt='{esc(layer)} channel {channel}' src='{esc(str(source))}'>"
+                             f"</td><td><ul>{used}</ul></td></tr>")
+            parts.append("</table></body></html>")
+            pages[atlas_name(model, class_set, layer)] = "\n".join(parts) + "\n"
+    return pages
 
 
 def _values(by_variant: dict) -> str:

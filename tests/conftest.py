@@ -62,7 +62,7 @@ def tiny_params(grid_models=("efficientnet_lite0",), class_sets=None) -> dict:
     class_sets = class_sets or {"tiny": [1, 2]}
     params["class_sets"].update(class_sets)
     params["grid"] = {"models": list(grid_models), "class_sets": list(class_sets),
-                      "unit_sets": []}
+                      "unit_sets": [], "block_sets": []}
     for entry in params["models"].values():
         if entry["name"].startswith("efficientnet"):
             entry["view_size"] = 64
@@ -126,7 +126,8 @@ def digits_params(**recipe_changes) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["models"].update(example.MODELS)
     params["class_sets"]["digits"] = list(example.DIGITS)
-    params["grid"] = {"models": list(example.GRID), "class_sets": ["digits"], "unit_sets": []}
+    params["grid"] = {"models": list(example.GRID), "class_sets": ["digits"], "unit_sets": [],
+                      "block_sets": []}
     params["cross_evaluate"]["extra_evaluators"] = list(example.HELD_OUT)
     for key, value in {**example.RECIPE, **recipe_changes}.items():
         *parents, leaf = key.split(".")

@@ -22,13 +22,15 @@ def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-def edit_reruns_exactly(project, params: dict, expected: set[str]) -> None:
+def edit_reruns_exactly(project, params: dict, expected: set[str],
+                        downstream: frozenset[str] = frozenset()) -> None:
     """After writing ``params``, DVC sees exactly the ``expected`` stages as changed, and
-    `dvc repro` runs just those (check-params reruns on a key section's edit, but its output
-    does not change, so it reruns nothing else)."""
+    `dvc repro` runs just those and the ``downstream`` ones, whose inputs they change
+    (check-params reruns on any params edit, but its output does not change, so it reruns
+    nothing else)."""
     write_params(project, params)
     assert dvc_status(project) == expected
-    assert stages_run(run("dvc", "repro", cwd=project)) == expected
+    assert stages_run(run("dvc", "repro", cwd=project)) == expected | downstream
 
 
 def test_edits_rerun_exactly_the_stages_they_affect(project):
@@ -49,6 +51,7 @@ def test_edits_rerun_exactly_the_stages_they_affect(project):
     })
     params["plain"]["augmentation"]["crop_scale"] = [0.2, 1.0]
     edit_reruns_exactly(project, params, {
+        "check-params",
         "generate-plain@efficientnet_lite0-tiny",
         "generate-plain@efficientnet_lite0-tiny2",
         "cross-evaluate",
@@ -56,6 +59,7 @@ def test_edits_rerun_exactly_the_stages_they_affect(project):
     })
     params["augmented"]["steps"] = 4
     edit_reruns_exactly(project, params, {
+        "check-params",
         "generate-augmented@efficientnet_lite0-tiny",
         "generate-augmented@efficientnet_lite0-tiny2",
         "cross-evaluate",
@@ -80,11 +84,28 @@ def test_unit_set_edits_rerun_exactly_their_unit_stages(project):
     edit_reruns_exactly(project, params, {
         "check-params", "generate-units@efficientnet_lite0-few", "report"})
     params["units"]["steps"] = 4
-    write_params(project, params)
-    unit_stages = {"generate-units@efficientnet_lite0-lite",
-                   "generate-units@efficientnet_lite0-few"}
-    assert dvc_status(project) == unit_stages  # the report follows their outputs
-    assert stages_run(run("dvc", "repro", cwd=project)) == {*unit_stages, "report"}
+    edit_reruns_exactly(project, params, {
+        "check-params", "generate-units@efficientnet_lite0-lite",
+        "generate-units@efficientnet_lite0-few", "report"})
+
+
+def test_building_blocks_are_one_switch_and_their_edits_rerun_only_them(project):
+    params = tiny_params()
+    run("dvc", "repro", cwd=project)
+    params["grid"]["block_sets"] = ["tiny"]
+    params["building_blocks"].update(k=2, views=1, random_draws=2, steps=3, image_size=64,
+                                     view_size=64)
+    edit_reruns_exactly(project, params, {
+        "check-params", "building-blocks@efficientnet_lite0-tiny", "report"})
+    assert "<h2>Building blocks</h2>" in (project / "data/report/index.html").read_text()
+    metrics = json.loads(run("dvc", "metrics", "show", "--json", cwd=project))
+    assert "ablation_ratio" in json.dumps(metrics)
+    params["building_blocks"]["k"] = 3
+    edit_reruns_exactly(project, params, {
+        "check-params", "building-blocks@efficientnet_lite0-tiny"}, downstream={"report"})
+    records = json.loads(
+        (project / "data/generate/blocks/efficientnet_lite0-tiny.json").read_text())
+    assert records["k"] == 3
 
 
 def test_reference_experiment_command_and_metrics_diff(project):
@@ -99,14 +120,16 @@ def test_reference_experiment_command_and_metrics_diff(project):
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["grid"]["models"] == ["resnet18", "vit_b_16"]
-    metrics = json.loads((project / "metrics/cross_eval.json").read_text())
+    summary = json.loads((project / "data/cross_eval/summary.json").read_text())
     evaluators = {"resnet18", "vit_b_16", *params["cross_evaluate"]["extra_evaluators"]}
-    assert set(metrics["plain"]["resnet18"]) == evaluators
+    assert set(summary["plain"]["resnet18"]) == evaluators
     assert (project / "data/generated/augmented/vit_b_16-tiny/2_great_white_shark.png").exists()
-    diff = json.loads(run("dvc", "metrics", "diff", "--json", cwd=project))
-    changed = diff["metrics/cross_eval.json"]
-    assert "plain.resnet18.vit_b_16.top1" in changed
-    assert "plain.efficientnet_lite0.efficientnet_lite0.top1" in changed
+    diff = json.loads(run("dvc", "metrics", "diff", "--all", "--json", cwd=project))
+    headline = diff["metrics/cross_eval.json"]
+    assert set(headline) == {f"{variant}.{name}" for variant in ("plain", "augmented")
+                             for name in ("self_top1", "transfer_top1", "held_out_top1")}
+    assert headline["plain.self_top1"]["new"] == summary["plain"]["self_top1"]
+    assert headline["plain.transfer_top1"]["old"] is None  # one grid model: no transfer
 
 
 def assert_plots_render(project):
@@ -115,7 +138,7 @@ def assert_plots_render(project):
     page = (project / "plots/index.html").read_text()
     assert '"field": "class"' in page and "1_goldfish" in page
     assert "data/history/plain/efficientnet_lite0-tiny.csv" in page
-    assert page.count("<img") == 2 * 3  # two variants x three classes (two class sets)
+    assert page.count("<img") == 2 * 2  # a contact sheet per variant and class set
     assert "ERROR" not in run("dvc", "plots", "show", "--json", cwd=project)
 
 

@@ -97,8 +97,7 @@ def find_chromium():
     return None
 
 
-@pytest.mark.skipif(find_chromium() is None, reason="needs Debian's chromium and chromium-driver")
-def test_report_opens_from_disk_in_headless_chromium(small_run):
+def headless_chromium():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -108,11 +107,20 @@ def test_report_opens_from_disk_in_headless_chromium(small_run):
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--window-size=1400,1000"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+needs_chromium = pytest.mark.skipif(find_chromium() is None,
+                                    reason="needs Debian's chromium and chromium-driver")
+LOADED_WIDTHS = "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)"
+
+
+@needs_chromium
+def test_report_opens_from_disk_in_headless_chromium(small_run):
+    driver = headless_chromium()
     try:
         driver.get(Path(small_run / "data/report/index.html").as_uri())
-        widths = driver.execute_script(
-            "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
+        widths = driver.execute_script(LOADED_WIDTHS)
         assert len(widths) == 17 and all(width > 0 for width in widths), widths
         tables = driver.execute_script(
             "return Array.from(document.querySelectorAll('table')).map(t => t.id || t.className)")
@@ -127,6 +135,51 @@ def test_report_opens_from_disk_in_headless_chromium(small_run):
         assert image.size["width"] == small
         ARTIFACTS.mkdir(exist_ok=True)
         assert driver.save_screenshot(str(ARTIFACTS / "report.png"))
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def with_blocks(evaluated):
+    """The small run with building blocks on its class set, k 2, and its report."""
+    params = tiny_params(grid_models=MODELS)
+    params["grid"]["block_sets"] = ["tiny"]
+    params["building_blocks"].update(k=2, views=1, random_draws=2, steps=3, image_size=64,
+                                     view_size=64)
+    write_params(evaluated, params)
+    for model in MODELS:
+        invoke("building-blocks", "--model", model, "--class-set", "tiny")
+    invoke("report")
+    return evaluated
+
+
+@needs_chromium
+def test_the_building_blocks_section_and_each_layers_atlas_open_in_chromium(with_blocks):
+    records = json.loads(
+        (with_blocks / "data/generate/blocks/efficientnet_lite0-tiny.json").read_text())
+    goldfish = records["layers"]["blocks.6"]["classes"]["1"]["channels"]
+    page = (with_blocks / "data/report/index.html").read_text()
+    assert "<h2>Building blocks</h2>" in page
+    assert f"<li>channel {goldfish[0]['channel']}</li>" in page
+    used = {item["channel"] for entry in records["layers"]["blocks.6"]["classes"].values()
+            for item in entry["channels"]}
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    driver = headless_chromium()
+    try:
+        driver.get((with_blocks / "data/report/index.html").as_uri())
+        widths = driver.execute_script(LOADED_WIDTHS)
+        # 17 as without blocks, then per model two classes, each with its image and 2 channels
+        assert len(widths) == 17 + len(MODELS) * 2 * 3 and all(widths), widths
+        driver.find_element("link text", "The layer's atlas").click()
+        assert driver.current_url.endswith("atlas-efficientnet_lite0-tiny-blocks.6.html")
+        lazy = driver.find_elements("css selector", "img[loading='lazy']")
+        assert len(lazy) == len(used)
+        for image in lazy:  # each loads once scrolled to
+            driver.execute_script("arguments[0].scrollIntoView()", image)
+        WebDriverWait(driver, 10).until(lambda d: all(d.execute_script(LOADED_WIDTHS)))
+        assert set(driver.execute_script(LOADED_WIDTHS)) == {64}
+        assert "goldfish: " in driver.find_element("tag name", "body").text
     finally:
         driver.quit()
 
