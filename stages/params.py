@@ -21,6 +21,7 @@ from featviz.labels import resolve_classes
 from featviz.models import (
     MAX_VIEW_SIZE,
     OWN_FORMS,
+    RANDOM_WEIGHTS,
     ModelSpec,
     default_labels,
     is_weights_path,
@@ -177,6 +178,9 @@ def _model_entry(key: str, value: Any) -> ModelEntry:
     weights = value.get("weights")
     if weights is not None and not isinstance(weights, str):
         raise InputError(f"{where}.weights must be a string or null, got {quoted(weights)}")
+    if weights == "":
+        raise InputError(f"{where}.weights is empty: use null for the default weights, "
+                         f"'{RANDOM_WEIGHTS}' or a path to a state dict file")
     if weights and is_weights_path(weights):
         files["weights"] = _model_file(weights, f"{where}.weights")
     labels = value.get("labels")

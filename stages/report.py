@@ -203,14 +203,23 @@ def read_blocks(params: Params) -> dict[tuple[str, str], dict]:
             layers = records.get("layers")
             if not isinstance(layers, dict) or not layers:
                 raise InputError(f"{path} must hold its layers; run {stage} again")
+            for key in ("k", "random_draws"):
+                _number(records, [key], path, stage)
             for layer, found in layers.items():
-                for key in ("ablation_ratio", "top_k_share"):
+                for key in ("ablation_ratio", "top_k_share", "top1", "top1_top_k_ablated",
+                            "top1_random_ablated"):
                     _number(records, ["layers", layer, "metrics", key], path, stage)
                 for target in params.classes(model, class_set):
                     entry = found.get("classes", {}).get(str(target))
                     if not isinstance(entry, dict) or not isinstance(entry.get("channels"), list):
                         raise InputError(f"{path} lacks class {target} of layer {layer}; run "
                                          f"{stage} again")
+                    for item in entry["channels"]:
+                        channel = item.get("channel") if isinstance(item, dict) else None
+                        if isinstance(channel, bool) or not isinstance(channel, int):
+                            raise InputError(f"{path}: a channel of class {target} of layer "
+                                             f"{layer} is {quoted(item)}; run {stage} again")
+                        _number(item, ["share"], path, stage, fraction=True)
             blocks[model, class_set] = records
     return blocks
 

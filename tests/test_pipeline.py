@@ -40,6 +40,10 @@ def test_edits_rerun_exactly_the_stages_they_affect(project):
     assert dvc_status(project) == set()
     assert "didn't change, skipping" in run("dvc", "repro", cwd=project)
     assert_plots_render(project)
+    # one metrics file, so `dvc exp show` names its columns without a file path
+    columns = run("dvc", "exp", "show", "--csv", cwd=project).splitlines()[0].split(",")
+    assert {"plain.self_top1", "augmented.held_out_top1"} <= set(columns)
+    assert not [column for column in columns if ".json:" in column], columns
 
     params["class_sets"]["tiny2"] = [3, 4]
     edit_reruns_exactly(project, params, {

@@ -294,7 +294,8 @@ def test_empty_weights_are_an_error_for_every_model(project):
         params["models"][name]["weights"] = ""
         write_params(project, params)
         result = invoke("generate-plain", "--model", name, "--class-set", "tiny")
-        assert result.exit_code == 2 and f"empty weights for {name}: use null" in result.output
+        assert result.exit_code == 2
+        assert f"models.{name}.weights is empty: use null" in result.output
 
 
 def start_and_kill_dvc_repro(project, params: dict, shell: str):

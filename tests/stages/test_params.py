@@ -74,6 +74,8 @@ def write(tmp_path, params):
          "cross_evaluate.extra_evaluators: unknown key 'x'"),
         (lambda p: p["models"]["resnet18"].update(weight="random"), "unknown key models.resnet18"),
         (lambda p: p["models"]["resnet18"].update(view_size=8), "models.resnet18.view_size"),
+        (lambda p: p["models"]["efficientnet_lite0"].update(weights=""),
+         "models.efficientnet_lite0.weights is empty: use null"),
         (lambda p: p.pop("cross_evaluate"), "missing key params.yaml.cross_evaluate"),
         (lambda p: p.update(extra={}), "unknown key params.yaml.extra"),
     ],

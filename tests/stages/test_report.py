@@ -265,3 +265,12 @@ def test_the_report_is_readable_by_others_under_umask_022(evaluated):
         os.umask(previous)
     assert stat.S_IMODE((evaluated / "data/report").stat().st_mode) == 0o755
     assert stat.S_IMODE((evaluated / "data/report/index.html").stat().st_mode) == 0o644
+
+
+def test_a_damaged_building_blocks_record_exits_2_naming_it(with_blocks):
+    path = with_blocks / "data/generate/blocks/efficientnet_lite0-tiny.json"
+    records = json.loads(path.read_text())
+    records["layers"]["blocks.6"]["classes"]["1"]["channels"][0]["channel"] = "five"
+    path.write_text(json.dumps(records))
+    shutil.rmtree(with_blocks / "data/report")
+    report_fails_with(with_blocks, "a channel of class 1 of layer blocks.6 is")
