@@ -1,8 +1,9 @@
 """Step metrics written while a stage runs, in dvclive's layout: ``<dir>/metrics.json`` holds
-the latest value of each metric and the step (an output in git, not a DVC metric: a metrics
-file per grid point would make `dvc exp show` name every column by its file and overflow any
-terminal), ``<dir>/plots/metrics/<name>.tsv`` one row per step (a DVC plot each, which
-`dvc plots show` and the VS Code extension draw while `dvc exp run` runs).
+the latest value of each metric and the step (a DVC output, not a metric: a metrics file per
+grid point would make `dvc exp show` name every column by its file and overflow any terminal;
+and cached, since an uncached output keeps DVC from saving the stage to its run cache),
+``<dir>/plots/metrics/<name>.tsv`` one row per step (a DVC plot each, which `dvc plots show`
+and the VS Code extension draw while `dvc exp run` runs).
 
 featviz writes these two files itself rather than through dvclive: dvclive's ``Live()`` raises
 in a git repository without commits (where DVC itself runs), and it inspects the repository and
