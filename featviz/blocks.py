@@ -79,7 +79,7 @@ def default_layer(model: Classifier) -> str:
 
 def _views(images: torch.Tensor, augmentation: Augmentation, views: int, size: int,
            generator: torch.Generator) -> torch.Tensor:
-    """``views`` random views of each image (crops inside it), then the centered view."""
+    """``views`` random views of each image (crops inside it), image by image."""
     repeated = images.repeat_interleave(views, dim=0)
     return augmentation(repeated, size, generator, crops_inside=True)
 
