@@ -128,7 +128,8 @@ def render_command(
 @app.command("models")
 def models_command() -> None:
     """List the registry's models and whether their weights are here."""
-    from featviz.models import known_models, parse_model_name, weights_available
+    from featviz.model_names import known_models, parse_model_name
+    from featviz.models import weights_available
 
     table = Table("model", "source", "weights here")
     for name in known_models():

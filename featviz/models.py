@@ -32,11 +32,21 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from featviz import imagenet
 from featviz.efficientnet_lite import INPUT_SIZES, EfficientNetLite
 from featviz.errors import InputError, WeightsUnavailableError
 from featviz.families import EfficientNetLiteFamily, Family, TimmFamily, TorchvisionFamily
 from featviz.folding import fold_batch_norms
+from featviz.model_names import (
+    EMBEDDED,
+    IMAGENET_CLASSES,
+    OWN_FORMS,
+    RANDOM_WEIGHTS,
+    WEIGHT_FILE_SUFFIXES,
+    ModelSource,
+    ModelSpec,
+    is_weights_path,
+    parse_model_name,
+)
 from featviz.validation import quoted
 
 if TYPE_CHECKING:
@@ -45,16 +55,7 @@ if TYPE_CHECKING:
 # timm and torchvision are imported where a model of theirs is named or loaded: importing them
 # takes seconds, and the embedded models need neither.
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-IMAGENET_CLASSES: list[str] = list(imagenet.CLASSES)
-
-EMBEDDED = {f"efficientnet_lite{i}": i for i in range(3)}  # name -> EfficientNet-Lite variant
-TORCHVISION_ALIASES = ("resnet18", "resnet50", "vit_b_16")
-RANDOM_WEIGHTS = "random"
-WEIGHT_FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 DOWNLOAD_TIMEOUT_S = 30
-MAX_VIEW_SIZE = 1024  # the side of the views a model is given
 
 
 class Classifier(nn.Module):
@@ -136,33 +137,6 @@ def first_line(error: BaseException) -> str:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """A model as a models entry of params.yaml describes it. ``input_size``, ``mean`` and
-    ``std`` default to what a registry model knows and are required for a user's own network
-    (``python:``, ``export:``, ``torchscript:``), as are ``labels``; ``num_classes`` gives a
-    torchvision or timm architecture another head; ``residual_branches`` names the modules that
-    end a user's network's residual branches (for the skip gradient)."""
-
-    name: str
-    weights: str | None = None
-    num_classes: int | None = None
-    labels: tuple[str, ...] | None = None
-    input_size: int | None = None
-    mean: tuple[float, float, float] | None = None
-    std: tuple[float, float, float] | None = None
-    residual_branches: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    kind: str  # "embedded", "torchvision", "timm", or an own form: "python", "export", ...
-    target: str  # the embedded model's name, the architecture, or what the own form names
-
-
-OWN_FORMS = ("python", "export", "torchscript")
-
-
-@dataclass(frozen=True)
 class Built:
     """A loaded network and what its source knows of it (None: the spec must say)."""
 
@@ -189,62 +163,6 @@ def check_classes(model: Classifier, classes: list[int]) -> None:
     if len(set(classes)) != len(classes):
         repeated = next(c for i, c in enumerate(classes) if c in classes[:i])
         raise InputError(f"class list lists class {repeated} twice")
-
-
-def parse_model_name(name: str) -> ModelSource:
-    if not isinstance(name, str):
-        raise InputError(f"a model name must be a string, got {quoted(name)}")
-    if name in EMBEDDED:
-        return ModelSource("embedded", name)
-    if name in TORCHVISION_ALIASES:
-        return ModelSource("torchvision", name)
-    kind, _, target = name.partition(":")
-    if kind in OWN_FORMS and target:
-        return ModelSource(kind, target)
-    if kind == "torchvision":
-        import torchvision
-
-        if target in torchvision.models.list_models(torchvision.models):
-            return ModelSource("torchvision", target)
-    if kind == "timm" and target:
-        import timm
-
-        if timm.is_model(target):
-            return ModelSource("timm", target)
-    raise InputError(
-        f"unknown model {quoted(name)}: use one of {', '.join([*EMBEDDED, *TORCHVISION_ALIASES])},"
-        " 'torchvision:<classification arch>', 'timm:<arch>', 'python:<file.py or module>:"
-        "<callable>', 'export:<path>' or 'torchscript:<path>'"
-    )
-
-
-def imagenet_classes_known(name: str) -> bool:
-    """Whether the registry name is an ImageNet-1k classifier without loading it (embedded and
-    torchvision models; a timm model's classes are known once it is built)."""
-    return name in EMBEDDED or name in TORCHVISION_ALIASES or name.startswith("torchvision:")
-
-
-def default_labels(spec: ModelSpec) -> list[str] | None:
-    """The labels a model has before it loads: its spec's, or a registry model's own (ImageNet's
-    for its default head); None where only loading it tells (a timm model with another label
-    set, or an own network without labels)."""
-    if spec.labels is not None:
-        return list(spec.labels)
-    if spec.num_classes is not None:
-        return None
-    source = parse_model_name(spec.name)
-    if source.kind in ("embedded", "torchvision"):
-        return IMAGENET_CLASSES
-    if source.kind == "timm":
-        import timm
-
-        classes = timm.models.get_pretrained_cfg(source.target).num_classes
-        return IMAGENET_CLASSES if classes in (None, 1000) else None
-    return None
-
-
-def known_models() -> list[str]:
-    return [*EMBEDDED, *TORCHVISION_ALIASES]
 
 
 def load_model(model: str | ModelSpec, weights: str | None = None) -> Classifier:
@@ -314,11 +232,6 @@ def weights_available(name: str, weights: str | None = None) -> bool:
     if source.kind == "torchvision":
         return _torchvision_cache_path(_torchvision_weights(source.target, weights)).is_file()
     return _timm_cached_file(source.target) is not None
-
-
-def is_weights_path(weights: str) -> bool:
-    """Whether ``weights`` names a file (rather than a weights name such as IMAGENET1K_V2)."""
-    return os.sep in weights or weights.endswith(WEIGHT_FILE_SUFFIXES)
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:

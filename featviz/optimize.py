@@ -24,7 +24,8 @@ from featviz import skip_gradient, validation
 from featviz.devices import autocast, check_device_name, resolve_device
 from featviz.errors import InputError, NonFiniteLossError
 from featviz.memory import check_batch_memory
-from featviz.models import MAX_VIEW_SIZE, Classifier, first_forward, is_out_of_memory
+from featviz.model_names import MAX_VIEW_SIZE
+from featviz.models import Classifier, first_forward, is_out_of_memory
 from featviz.objectives import Objective, Scores, Targeted, as_objective
 from featviz.parameterizations import (
     MAX_IMAGE_SIZE,

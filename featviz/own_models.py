@@ -36,11 +36,10 @@ from torch import nn
 
 from featviz.errors import InputError
 from featviz.families import Declared
+from featviz.model_names import ModelSource, ModelSpec
 from featviz.models import (
     Built,
     Classifier,
-    ModelSource,
-    ModelSpec,
     check_finite_tensors,
     check_outputs,
     first_line,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from featviz.models import (
+from featviz.model_names import (
     IMAGENET_CLASSES,
     OWN_FORMS,
     RANDOM_WEIGHTS,

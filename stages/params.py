@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from featviz import validation
 from featviz.errors import InputError
 from featviz.labels import resolve_classes
-from featviz.models import (
+from featviz.model_names import (
     MAX_VIEW_SIZE,
     OWN_FORMS,
     RANDOM_WEIGHTS,

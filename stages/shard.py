@@ -20,7 +20,8 @@ from pathlib import Path
 from featviz import validation
 from featviz.cost import image_step_flops
 from featviz.errors import InputError
-from featviz.models import RANDOM_WEIGHTS, Classifier, load_model
+from featviz.model_names import RANDOM_WEIGHTS
+from featviz.models import Classifier, load_model
 from featviz.stages.generate_params import generate_settings
 from featviz.stages.outputs import generate_stage
 from featviz.stages.params import Params, load_params

@@ -7,13 +7,8 @@ from safetensors.torch import save_file
 
 from featviz.efficientnet_lite import EfficientNetLite
 from featviz.errors import InputError, WeightsUnavailableError
-from featviz.models import (
-    IMAGENET_CLASSES,
-    load_model,
-    load_state_dict_file,
-    parse_model_name,
-    weights_available,
-)
+from featviz.model_names import IMAGENET_CLASSES, parse_model_name
+from featviz.models import load_model, load_state_dict_file, weights_available
 
 
 def photo(array, size):

@@ -13,7 +13,8 @@ from torch import nn
 
 from featviz.errors import InputError
 from featviz.evaluate import evaluate_images
-from featviz.models import ModelSpec, load_model
+from featviz.model_names import ModelSpec
+from featviz.models import load_model
 from featviz.own_models import wrap
 from featviz.transforms import Augmentation
 from featviz.units import Channel, layers, unit_activations

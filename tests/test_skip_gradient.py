@@ -8,7 +8,8 @@ import torch
 from featviz import skip_gradient
 from featviz.errors import InputError
 from featviz.families import Declared, Family
-from featviz.models import RANDOM_WEIGHTS, load_model
+from featviz.model_names import RANDOM_WEIGHTS
+from featviz.models import load_model
 from featviz.objectives import class_objective
 from featviz.optimize import OptimizationConfig, optimize
 from tests.conftest import PLAIN

@@ -6,7 +6,8 @@ import torch
 from skimage import data
 
 from featviz.errors import InputError
-from featviz.models import RANDOM_WEIGHTS, load_model
+from featviz.model_names import RANDOM_WEIGHTS
+from featviz.models import load_model
 from featviz.objectives import ClassLogit, TotalVariation
 from featviz.optimize import OptimizationConfig, optimize
 from featviz.transforms import Augmentation

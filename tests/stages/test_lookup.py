@@ -1,4 +1,4 @@
-from featviz.models import IMAGENET_CLASSES, RANDOM_WEIGHTS
+from featviz.model_names import IMAGENET_CLASSES, RANDOM_WEIGHTS
 from featviz.stages.lookup import model_labels, named_model
 from tests.conftest import tiny_params, write_params
 
