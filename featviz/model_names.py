@@ -1,7 +1,7 @@
 """What a model name and a models entry say before the model loads: the registry's names, the
 sources they stand for, and what a registry model knows of its labels. Nothing here imports
-torch, so that reading params.yaml (`featviz check-params`' cheap part, the model-files stage)
-takes no seconds of importing it; ``featviz.models`` loads what these names describe.
+torch, so that the stages that only read params.yaml's models (the model-files stages) take no
+seconds of importing it; ``featviz.models`` loads what these names describe.
 """
 
 from __future__ import annotations

@@ -33,15 +33,16 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
     prefixed(f"{variant} of {model_key} on class_sets.{class_set}",
              lambda: check_batch(len(classes), settings.optimization))
     outputs = grid_point_outputs(variant, model_key, class_set)
+    stage = generate_stage(variant, model_key, class_set)
     model = prefixed(f"models.{model_key}", lambda: load_model(entry.spec))
     prefixed(f"class_sets.{class_set}", lambda: check_classes(model, classes))
     result, live_files = optimize_with_progress(
-        f"{variant} {point}", settings.optimization.steps, "classes", outputs.live,
+        f"{variant} {point}", settings.optimization.steps, "classes", stage, outputs.live,
         params.source,
         lambda progress: optimize(model, classes, settings.objective, settings.augmentation,
                                   settings.optimization, progress))
     names = [image_filename(c.target, labels).removesuffix(".png") for c in result.targets]
-    write_stage_outputs(generate_stage(variant, model_key, class_set), {
+    write_stage_outputs(stage, {
         outputs.images: {file: data for name, c in zip(names, result.targets) for file, data in (
             (f"{name}.png", png_bytes(c.image)),
             (f"{name}_transparency.png", png_bytes(c.transparency.expand(3, -1, -1))))},

@@ -47,8 +47,9 @@ def generate_units(model_key: str, unit_set_key: str, params_path: Path) -> None
     model = prefixed(f"models.{model_key}", lambda: load_model(entry.spec))
     stems = [unit.stem(i) for i, unit in enumerate(units)]
     point = grid_point(model_key, unit_set_key)
+    stage = generate_stage(UNITS, model_key, unit_set_key)
     result, live_files = prefixed(f"unit_sets.{unit_set_key}", lambda: optimize_with_progress(
-        f"units {point}", config.steps, "units", outputs.live, params.source,
+        f"units {point}", config.steps, "units", stage, outputs.live, params.source,
         lambda progress: optimize_units(model, units, settings.augmentation, config,
                                         settings.penalty, progress)))
     size = config.view_size or model.input_size
@@ -58,7 +59,7 @@ def generate_units(model_key: str, unit_set_key: str, params_path: Path) -> None
     for stem, unit_result in zip(stems, result.targets):
         files[f"{stem}.png"] = png_bytes(unit_result.image)
         files[f"{stem}_transparency.png"] = png_bytes(unit_result.transparency.expand(3, -1, -1))
-    write_stage_outputs(generate_stage(UNITS, model_key, unit_set_key), {
+    write_stage_outputs(stage, {
         outputs.images: files,
         outputs.sheet: contact_sheet([t.image for t in result.targets], stems),
         outputs.history: history_csv(result, stems),

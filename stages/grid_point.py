@@ -21,14 +21,15 @@ from featviz.stages.live import LiveMetrics
 from featviz.stages.progress import progress_reporter
 
 
-def optimize_with_progress(description: str, steps: int, noun: str, live: Path,
+def optimize_with_progress(description: str, steps: int, noun: str, stage: str, live: Path,
                            params: ParamsFile,
                            run: Callable[[Callable[[Progress], None]], OptimizationResult]
                            ) -> tuple[OptimizationResult, dict[str, bytes]]:
     """``run(progress)`` under a progress display of ``steps`` steps, its step metrics written
-    to the folder ``live`` (while ``params`` holds what the run started from); ``noun`` names
-    the targets ("classes", "units"). The result, and the live folder's final files."""
-    metrics = LiveMetrics(live, params)
+    to the folder ``live`` of ``stage`` (while ``params`` holds what the run started from);
+    ``noun`` names the targets ("classes", "units"). The result, and the live folder's final
+    files."""
+    metrics = LiveMetrics(live, stage, params)
     latest: dict = {}
     with progress_reporter(description, steps) as update:
         def progress(p: Progress) -> None:

@@ -18,19 +18,22 @@ from pathlib import Path
 
 from featviz.errors import InputError
 from featviz.stages.keys import ParamsFile
-from featviz.stages.outputs import inside_output_roots, write_text
+from featviz.stages.outputs import inside_output_roots, stage_lock, write_text
 
 TABLES = "plots/metrics"
 
 
 class LiveMetrics:
-    """The live metrics of a stage run from ``params``: a run that outlives a change of the
-    params file (orphaned by a killed `dvc repro`) stops at its next step rather than write
-    over a newer run's metrics. ``files()`` gives the folder's final content, which the stage
-    writes with its other outputs, as one unit."""
+    """The live metrics of a run of ``stage`` from ``params``: a run that outlives a change of
+    the params file (orphaned by a killed `dvc repro`) stops at its next step rather than write
+    over a newer run's metrics. Each step's files are written under the stage's lock, whole and
+    atomically, so that concurrent runs of the stage take turns here as they do when writing
+    their outputs. ``files()`` gives the folder's final content, which the stage writes with its
+    other outputs, as one unit."""
 
-    def __init__(self, folder: Path, params: ParamsFile) -> None:
+    def __init__(self, folder: Path, stage: str, params: ParamsFile) -> None:
         self.folder = inside_output_roots(folder)
+        self.stage = stage
         self.params = params
         self.started = False
         self.rows: dict[str, list[str]] = {}
@@ -41,17 +44,15 @@ class LiveMetrics:
         if self.params.changed():
             raise InputError(f"{self.params.path} changed while this stage ran: it stops and "
                              "writes nothing more; run it again")
-        if not self.started:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            (self.folder / TABLES).mkdir(parents=True)
-            self.started = True
         for name, value in metrics.items():
-            rows = self.rows.setdefault(name, [f"step\t{name}\n"])
-            rows.append(f"{step}\t{value}\n")
-            with (self.folder / TABLES / f"{name}.tsv").open("a") as file:
-                file.writelines(rows[-2:] if len(rows) == 2 else rows[-1:])
+            self.rows.setdefault(name, [f"step\t{name}\n"]).append(f"{step}\t{value}\n")
         self.latest = {**metrics, "step": step}
-        write_text(self.folder / "metrics.json", json.dumps(self.latest, indent=4) + "\n")
+        with stage_lock(self.stage):
+            if not self.started:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                self.started = True
+            for name, data in self.files().items():
+                write_text(self.folder / name, data.decode())
 
     def files(self) -> dict[str, bytes]:
         """What the folder holds after the last step (name -> bytes)."""

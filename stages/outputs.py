@@ -204,7 +204,7 @@ def write_stage_outputs(stage: str, outputs: dict[Path, Content],
     would record the new params beside the old outputs."""
     for path in outputs:
         inside_output_roots(path)
-    with _stage_lock(stage):
+    with stage_lock(stage):
         if params.changed():
             raise InputError(f"{params.path} changed while {stage} ran: its outputs would not "
                              "match it, so none were written; run the stage again")
@@ -224,7 +224,7 @@ def write_stage_outputs(stage: str, outputs: dict[Path, Content],
 
 
 @contextlib.contextmanager
-def _stage_lock(stage: str) -> Iterator[None]:
+def stage_lock(stage: str) -> Iterator[None]:
     """An exclusive lock per stage; the OS releases it when the process ends, even when killed."""
     path = inside_output_roots(LOCKS / f"{stage}.lock")
     try:
@@ -298,7 +298,8 @@ def _remove(path: Path) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write one text file atomically (for scripts; stages use write_stage_outputs)."""
+    """Write one text file atomically (for scripts and live metrics; a stage writes its outputs
+    with write_stage_outputs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary_sibling(path, directory=False)
     try:

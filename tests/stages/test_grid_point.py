@@ -32,7 +32,8 @@ def test_progress_says_how_many_targets_are_still_optimized_and_logs_live(
         progress(Progress(5, 5, 2, 3, {1: HistoryPoint(5, 5.0, 0.6)}))
         return result(0.5)
 
-    _, files = optimize_with_progress("plain m-s", 5, "classes", Path("data/live"), params, run)
+    _, files = optimize_with_progress("plain m-s", 5, "classes", "generate-plain@m-s",
+                                      Path("data/live"), params, run)
     assert "plain m-s: step 5 of 5, 2 of 3 classes optimizing; 0 s so far, about 0 s left" \
         in capsys.readouterr().err
     # the mean over the targets of each one's latest point

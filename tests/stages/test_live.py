@@ -1,10 +1,13 @@
 import json
+import threading
+import time
 
 import pytest
 
 from featviz.errors import InputError
 from featviz.stages.keys import read_params_file
 from featviz.stages.live import LiveMetrics
+from featviz.stages.outputs import stage_lock
 
 
 @pytest.fixture
@@ -15,7 +18,7 @@ def params(tmp_path, monkeypatch):
 
 
 def test_metrics_are_on_disk_after_every_step_in_dvclives_layout(tmp_path, params):
-    live = LiveMetrics(tmp_path / "data/live/x", params)
+    live = LiveMetrics(tmp_path / "data/live/x", "stage", params)
     live.log(2, {"objective": 1.5})
     folder = tmp_path / "data/live/x"
     assert json.loads((folder / "metrics.json").read_text()) == {"objective": 1.5, "step": 2}
@@ -27,7 +30,7 @@ def test_metrics_are_on_disk_after_every_step_in_dvclives_layout(tmp_path, param
 
 
 def test_a_run_from_params_since_changed_stops_writing(tmp_path, params):
-    live = LiveMetrics(tmp_path / "data/live/x", params)
+    live = LiveMetrics(tmp_path / "data/live/x", "stage", params)
     live.log(2, {"objective": 1.5})
     params.path.write_text("generate: {steps: 4}\n")
     with pytest.raises(InputError, match="changed while this stage ran: it stops"):
@@ -37,4 +40,25 @@ def test_a_run_from_params_since_changed_stops_writing(tmp_path, params):
 
 def test_a_folder_outside_data_and_metrics_is_refused(tmp_path, params):
     with pytest.raises(InputError, match="refusing to write"):
-        LiveMetrics(tmp_path / "elsewhere", params)
+        LiveMetrics(tmp_path / "elsewhere", "stage", params)
+
+
+def test_a_step_waits_for_the_stage_lock_that_writing_the_outputs_holds(tmp_path, params):
+    live = LiveMetrics(tmp_path / "data/live/x", "stage", params)
+    with stage_lock("stage"):
+        writer = threading.Thread(target=live.log, args=(2, {"objective": 1.5}))
+        writer.start()
+        time.sleep(0.3)
+        assert not (tmp_path / "data/live/x").exists()
+    writer.join(timeout=10)
+    assert (tmp_path / "data/live/x/metrics.json").exists()
+
+
+def test_a_run_that_starts_meanwhile_leaves_each_step_of_the_other_run_whole(tmp_path, params):
+    first = LiveMetrics(tmp_path / "data/live/x", "stage", params)
+    second = LiveMetrics(tmp_path / "data/live/x", "stage", params)
+    first.log(2, {"objective": 1.5})
+    second.log(2, {"objective": 7.0})  # its first step: it clears the folder
+    first.log(4, {"objective": 2.5})
+    assert (tmp_path / "data/live/x/plots/metrics/objective.tsv").read_text() == \
+        "step\tobjective\n2\t1.5\n4\t2.5\n"

@@ -9,7 +9,7 @@ import pytest
 from featviz.errors import InputError
 from featviz.stages.keys import read_params_file
 from featviz.stages.outputs import (
-    _stage_lock,
+    stage_lock,
     check_writable,
     images_dir,
     inside_output_roots,
@@ -131,7 +131,7 @@ def test_an_output_folder_is_replaced_whole(workdir, params):
 
 def test_writes_of_one_stage_take_turns(workdir, params):
     target = workdir / "metrics/m.json"
-    with _stage_lock("stage"):
+    with stage_lock("stage"):
         writer = threading.Thread(target=write_stage_outputs,
                                   args=("stage", {target: "x\n"}, params))
         writer.start()
