@@ -134,6 +134,16 @@ def test_reference_experiment_command_and_metrics_diff(project):
     columns = run("dvc", "exp", "show", "--csv", cwd=project).splitlines()[0].split(",")
     assert {"plain.self_top1", "augmented.held_out_top1"} <= set(columns)
     assert not [column for column in columns if ".json:" in column], columns
+    assert columns.index("grid.models") < columns.index("models.resnet18.name")  # knobs first
+    # the README's comparison: the metrics and the params that changed, no file columns
+    compact = run("dvc", "exp", "show", "--only-changed", "--drop", ".*/", "--csv",
+                  cwd=project).splitlines()[0].split(",")
+    shown_params = {column for column in compact if column in columns and "." in column
+                    and column not in headline}
+    assert shown_params == {"grid.models", "models.resnet18.weights",
+                            "models.vit_b_16.weights"}, compact
+    assert set(compact) - shown_params <= {"Experiment", "rev", "typ", "Created", "parent",
+                                           "State", "Executor", *headline}, compact
 
 
 def assert_plots_render(project):
