@@ -21,10 +21,13 @@ T = TypeVar("T")
 
 
 def run_pipeline(overrides: list[str], inspect: Callable[[Path], T], commit: str = "HEAD",
-                 command: tuple[str, ...] = ("dvc", "exp", "run")) -> tuple[float, T]:
+                 command: tuple[str, ...] = ("dvc", "exp", "run"),
+                 on_line: Callable[[float, str], None] | None = None) -> tuple[float, T]:
     """(wall seconds of ``command``, `dvc exp run` by default, with ``overrides`` set,
     ``inspect(clone)`` afterwards), in a fresh clone of ``commit`` installed in its own virtual
-    environment (which sees this Python's packages, so nothing downloads)."""
+    environment (which sees this Python's packages, so nothing downloads). Each line the command
+    prints (stdout and stderr) goes to this stderr and, with the seconds since the start, to
+    ``on_line``."""
     with tempfile.TemporaryDirectory(prefix="featviz-benchmark-") as directory:
         clone, venv = Path(directory) / "featviz", Path(directory) / "venv"
         subprocess.run(["git", "clone", "--quiet", str(REPOSITORY), str(clone)], check=True)
@@ -38,7 +41,14 @@ def run_pipeline(overrides: list[str], inspect: Callable[[Path], T], commit: str
         environment = {**os.environ, "VIRTUAL_ENV": str(venv),
                        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
         start = time.perf_counter()
-        subprocess.run(command, cwd=clone, env=environment, check=True, stdout=sys.stderr)
+        process = subprocess.Popen(command, cwd=clone, env=environment, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for line in process.stdout:
+            sys.stderr.write(line)
+            if on_line:
+                on_line(time.perf_counter() - start, line)
+        if process.wait():
+            raise subprocess.CalledProcessError(process.returncode, command)
         seconds = time.perf_counter() - start
         return seconds, inspect(clone)
 
