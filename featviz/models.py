@@ -238,8 +238,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict from ``.safetensors``, or from a ``torch.save`` file read with
     ``weights_only=True`` (no code in the file runs)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"weights file not found: {path}")
+    check_model_file(path, "weights file")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -259,6 +258,16 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         raise InputError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
     check_finite_tensors(state, f"weights file {path}")
     return state
+
+
+def check_model_file(path: Path, what: str) -> None:
+    """``path`` names a regular file (following links): a FIFO would block the reader, a device
+    stream forever, a folder fail deep inside torch."""
+    if not path.exists():
+        raise InputError(f"{what} not found: {path}")
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a pipe, device or socket)"
+        raise InputError(f"{what} {path} is {kind}")
 
 
 def check_finite_tensors(tensors: dict[str, object], where: str) -> None:

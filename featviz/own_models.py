@@ -2,14 +2,18 @@
 
 - ``python:<file.py>:<callable>`` or ``python:<importable.module>:<callable>``: the user's
   code builds the network (``callable()`` returns an ``nn.Module``); ``weights``, if given, is
-  a state dict loaded into it. This runs the user's code, as importing it would.
-- ``export:<path>``: a ``torch.export.save`` archive, self-contained (no code). Loaded with
-  every ``torch.load`` inside forced to ``weights_only`` and refused if it holds pickled Python
-  objects, so loading it runs no code of the file's; unflattened, so its submodules keep their
+  a state dict loaded into it. This runs the user's code, as importing it would, with torch's
+  generator seeded (``FACTORY_SEED``): without weights, every stage gets the same network.
+- ``export:<path>``: a ``torch.export.save`` archive, self-contained (no code). Loaded only
+  when it holds nothing torch would unpickle or run (``featviz.model_archives``), with every
+  ``torch.load`` inside forced to ``weights_only``, and kept only when its graph calls nothing
+  but allowed operators (``featviz.graph_ops``); unflattened, so its submodules keep their
   names and run as modules (units and forward hooks work on them).
 - ``torchscript:<path>``: a TorchScript archive (``torch.jit.save``). TorchScript is deprecated
-  in this PyTorch, but many files exist. Its code is TorchScript, not Python. ScriptModules take
-  no forward hooks: no units, no skip gradient, and ``featviz layers`` cannot list them.
+  in this PyTorch, but many files exist. Its code is TorchScript, not Python; one that defines
+  ``__setstate__`` (code that runs while it loads) is refused unloaded, and every graph of its
+  methods and hooks is checked as an export's. ScriptModules take no forward hooks: no units,
+  no skip gradient, and ``featviz layers`` cannot list them.
 
 What featviz does for the registry's networks applies as far as the form allows: a ``python:``
 network gets batch norms folded and channels-last like any module, and the skip gradient on
@@ -27,7 +31,6 @@ import importlib.util
 import os
 import sys
 import warnings
-import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -36,19 +39,23 @@ from torch import nn
 
 from featviz.errors import InputError
 from featviz.families import Declared
+from featviz.graph_ops import check_exported_graph, check_script_module
+from featviz.model_archives import check_export_archive, check_torchscript_archive
 from featviz.model_names import ModelSource, ModelSpec
 from featviz.models import (
     Built,
     Classifier,
     check_finite_tensors,
+    check_model_file,
     check_outputs,
     first_line,
     load_state_dict_file,
 )
 from featviz.validation import quoted
 
-# Files in a torch.export archive whose loading unpickles Python objects (torch.export.pt2_archive)
-PICKLED_OBJECT_PREFIXES = ("custom_obj_", "opaque_obj_")
+# torch's generator is seeded with this while a factory builds its network, so that a factory
+# without weights makes the same network in every stage (and every run).
+FACTORY_SEED = 0
 
 
 def build_own(source: ModelSource, spec: ModelSpec) -> Built:
@@ -92,7 +99,9 @@ def _from_factory(target: str) -> nn.Module:
     if not callable(factory):
         raise InputError(f"{location} has no callable {quoted(attribute)}")
     try:
-        net = factory()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(FACTORY_SEED)
+            net = factory()
     except Exception as error:  # the user's code may raise anything
         raise InputError(f"python:{target} failed: {first_line(error)}") from error
     if not isinstance(net, nn.Module):
@@ -104,8 +113,7 @@ def _from_factory(target: str) -> nn.Module:
 def _import_file(path: Path):
     """The module in a .py file; its folder is on the import path while it runs, so that it can
     import the files beside it."""
-    if not path.is_file():
-        raise InputError(f"python factory file not found: {path}")
+    check_model_file(path, "python factory file")
     name = "featviz_user_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -136,23 +144,21 @@ def _load_weights(net: nn.Module, spec: ModelSpec) -> None:
 
 
 def load_exported(path: Path) -> nn.Module:
-    """A torch.export archive's program as a module that keeps its submodules."""
-    if not path.is_file():
-        raise InputError(f"export file not found: {path}")
-    if not zipfile.is_zipfile(path):
-        raise InputError(f"{path} is not a torch.export archive (torch.export.save writes a zip)")
-    with zipfile.ZipFile(path) as archive:
-        pickled = [name for name in archive.namelist()
-                   if os.path.basename(name).startswith(PICKLED_OBJECT_PREFIXES)]
-    if pickled:
-        raise InputError(f"export file {path} holds pickled Python objects ({pickled[0]}), "
-                         "which featviz does not load")
+    """A torch.export archive's program as a module that keeps its submodules, loaded only when
+    the archive holds nothing torch would unpickle or run (featviz.model_archives) and run
+    only when its graph calls nothing but allowed operators (featviz.graph_ops)."""
+    check_model_file(path, "export file")
+    check_export_archive(path)
     try:
         with _weights_only_loads(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.export.load(path)
-        return torch.export.unflatten(program)
     except Exception as error:  # a damaged or foreign archive fails in many ways
+        raise InputError(f"cannot load export file {path}: {first_line(error)}") from None
+    check_exported_graph(program.graph_module, f"export file {path}")
+    try:
+        return torch.export.unflatten(program)
+    except Exception as error:
         raise InputError(f"cannot load export file {path}: {first_line(error)}") from None
 
 
@@ -172,13 +178,16 @@ def _weights_only_loads() -> Iterator[None]:
 
 
 def load_torchscript(path: Path) -> nn.Module:
-    if not path.is_file():
-        raise InputError(f"TorchScript file not found: {path}")
-    if not zipfile.is_zipfile(path):
-        raise InputError(f"{path} is not a TorchScript archive (torch.jit.save writes a zip)")
+    """A TorchScript archive, loaded only when its code defines nothing that runs while it
+    loads (featviz.model_archives), and kept only when its graphs call nothing but allowed
+    operators (featviz.graph_ops)."""
+    check_model_file(path, "TorchScript file")
+    check_torchscript_archive(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated
-            return torch.jit.load(str(path), map_location="cpu")
+            module = torch.jit.load(str(path), map_location="cpu")
     except Exception as error:
         raise InputError(f"cannot load TorchScript file {path}: {first_line(error)}") from None
+    check_script_module(module, f"TorchScript file {path}")
+    return module

@@ -228,7 +228,7 @@ def _model_file(path: str, where: str) -> Path:
 def _labels_file(path: Path, where: str) -> list[str]:
     data = read_bounded(path, MAX_LABELS_BYTES, "labels file")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a BOM, as Windows editors write, is no label
     except UnicodeDecodeError as error:
         raise InputError(f"{where}: labels file {path} is not UTF-8 text: {error}") from None
     return [line.strip() for line in text.splitlines() if line.strip()]

@@ -267,3 +267,13 @@ def test_an_error_about_a_long_class_list_does_not_print_it(tmp_path):
     with pytest.raises(InputError, match="class_sets.tiny\\[2000\\] \\(a class index or label\\) "
                                          "must be an integer") as error:
         load_params_checked(write(tmp_path, params))
+
+
+def test_a_labels_file_with_a_byte_order_mark_reads_as_its_labels(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/labels.txt").write_text("cat\r\ndog\r\n", encoding="utf-8-sig")
+    params = tiny_params()
+    params["models"]["mine"] = {"name": "export:models/net.pt2", "labels": "models/labels.txt",
+                                "input_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}
+    assert load_params(write(tmp_path, params)).model("mine").labels == ["cat", "dog"]

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -37,4 +38,28 @@ def test_a_target_that_is_no_class_exits_2_with_the_nearest_labels(tmp_path, mon
     result = render("golden retreiver", "-o", "x.png")
     assert result.exit_code == 2
     assert "no class is labelled 'golden retreiver'; nearest: 'golden retriever'" in result.output
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("output, message", [
+    ("missing/x.png", "folder missing does not exist"),
+    (".", "is a folder: name a .png file"),
+    ("", "is a folder: name a .png file"),
+    ("/proc/x.png", "cannot be written"),
+])
+def test_an_output_that_cannot_be_written_exits_2_before_optimizing(tmp_path, monkeypatch,
+                                                                    output, message):
+    monkeypatch.chdir(tmp_path)
+    result = render("207", "-o", output, "--steps", "4", "--size", "64")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error:") and message in result.output
+    assert "Traceback" not in result.output and "step" not in result.output
+
+
+@pytest.mark.parametrize("target", ["²", "٢٠٧"])
+def test_a_class_index_is_ascii_digits_only(tmp_path, monkeypatch, target):
+    monkeypatch.chdir(tmp_path)
+    result = render(target, "-o", "x.png", "--steps", "4", "--size", "64")
+    assert result.exit_code == 2, result.output
+    assert f"no class is labelled '{target}'" in result.output
     assert not (tmp_path / "x.png").exists()

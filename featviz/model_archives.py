@@ -1,0 +1,158 @@
+"""What an ``export:`` or ``torchscript:`` file may hold, checked on the zip's listing and its
+small text entries before torch reads anything of it.
+
+torch decides how to load an export archive's entry from the configs inside it, not from the
+entry's name: a constant whose ``path_name`` starts with ``opaque_obj_`` or ``custom_obj_`` is
+unpickled (``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` does not reach those calls), ``use_pickle`` makes
+a weight a full ``torch.load``, a ``data/aotinductor/`` folder loads compiled native code, and a
+model's ``guards_code`` is Python that ``ExportedProgram.module()`` runs. So an export archive
+is accepted only when it holds the entries ``torch.export.save`` writes for one program of plain
+tensors, each config names plain tensor files, and the program carries no guard code.
+
+A TorchScript archive runs its ``__setstate__`` methods while ``torch.jit.load`` reads it, before
+any graph can be looked at: one whose code defines one is refused; its graphs are checked after
+loading (``featviz.graph_ops``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from featviz.errors import InputError
+from featviz.graph_ops import PYTHON_FUNCTIONS, is_allowed_operator
+from featviz.validation import quoted
+
+MAX_CONFIG_BYTES = 64 << 20
+
+# The entries torch.export.save writes for the program named "model", below the archive's root.
+EXPORT_ENTRIES = re.compile(
+    r"archive_format|archive_version|byteorder|\.data/version|\.data/serialization_id"
+    r"|models/model\.json|data/sample_inputs/model\.pt"
+    r"|data/weights/model_weights_config\.json|data/weights/weight_[0-9]+"
+    r"|data/constants/model_constants_config\.json|data/constants/tensor_[0-9]+"
+    r"|extra/[A-Za-z0-9_.-]+")
+# The files a config may name: plain tensors, one folder level down, no pickle.
+TENSOR_FILES = {"data/weights/model_weights_config.json": re.compile(r"weight_[0-9]+"),
+                "data/constants/model_constants_config.json": re.compile(r"tensor_[0-9]+")}
+SCRIPT_STATE_HOOK = b"__setstate__"
+PYTHON_FUNCTION_NAMES = frozenset(f"_operator.{function.__name__}"
+                                  for function in PYTHON_FUNCTIONS)
+
+
+def check_export_archive(path: Path) -> None:
+    """Refuse an export archive that holds anything torch would unpickle or run."""
+    with _open_zip(path, "torch.export", "torch.export.save") as archive:
+        root, names = _root_and_names(archive, path)
+        for config, tensor_file in TENSOR_FILES.items():
+            if config in names:
+                _check_payload_config(archive, root, config, tensor_file, names, path)
+        for name in names:
+            if not EXPORT_ENTRIES.fullmatch(name):
+                raise InputError(f"export file {path} holds {quoted(name)}, which is not a "
+                                 "tensor or config that torch.export.save writes for one "
+                                 "program: featviz loads no pickled objects, compiled code or "
+                                 "other programs")
+        if "models/model.json" not in names:
+            raise InputError(f"export file {path} holds no program models/model.json")
+        program = _json_entry(archive, root + "models/model.json", path)
+        if program.get("guards_code"):
+            raise InputError(f"export file {path} carries guard code (Python that torch "
+                             "would run), which featviz does not load")
+        for target in _node_targets(program):
+            if not _allowed_target_name(target):
+                raise InputError(f"export file {path} runs {quoted(target)}, which featviz "
+                                 "does not run: a model file may only compute on tensors "
+                                 "(featviz.graph_ops lists what it may run)")
+
+
+def check_torchscript_archive(path: Path) -> None:
+    """Refuse a TorchScript archive whose code would run while it loads."""
+    with _open_zip(path, "TorchScript", "torch.jit.save") as archive:
+        _, names = _root_and_names(archive, path)
+        for name in names:
+            if name.startswith("code/") and name.endswith(".py") and \
+                    SCRIPT_STATE_HOOK in archive.read(_full_name(archive, name)):
+                raise InputError(f"TorchScript file {path} defines __setstate__ in {name}, "
+                                 "code that would run while it loads: featviz does not load it")
+
+
+def _open_zip(path: Path, kind: str, writer: str) -> zipfile.ZipFile:
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path} is not a {kind} archive ({writer} writes a zip)")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise InputError(f"cannot read {kind} file {path}: {error}") from None
+
+
+def _root_and_names(archive: zipfile.ZipFile, path: Path) -> tuple[str, list[str]]:
+    """The archive's one top folder (torch writes every entry below it) and the names below."""
+    names = archive.namelist()
+    roots = {name.split("/", 1)[0] for name in names}
+    if len(roots) != 1 or any("/" not in name for name in names):
+        raise InputError(f"{path} does not hold one top folder, as torch writes its archives")
+    root = roots.pop() + "/"
+    return root, [name[len(root):] for name in names]
+
+
+def _full_name(archive: zipfile.ZipFile, name: str) -> str:
+    return archive.namelist()[0].split("/", 1)[0] + "/" + name
+
+
+def _check_payload_config(archive: zipfile.ZipFile, root: str, config: str,
+                          tensor_file: re.Pattern, names: list[str], path: Path) -> None:
+    entries = _json_entry(archive, root + config, path).get("config")
+    if not isinstance(entries, dict):
+        raise InputError(f"export file {path}: {config} holds no config object")
+    folder = config.rsplit("/", 1)[0]
+    for key, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise InputError(f"export file {path}: {config} entry {quoted(key)} is not an object")
+        file = entry.get("path_name")
+        if entry.get("use_pickle") is not False or not isinstance(file, str) or \
+                not tensor_file.fullmatch(file):
+            raise InputError(f"export file {path}: {config} loads {quoted(key)} from "
+                             f"{quoted(file)} {'by unpickling ' if entry.get('use_pickle') else ''}"
+                             f"rather than as a plain tensor file, which featviz does not load")
+        if f"{folder}/{file}" not in names:
+            raise InputError(f"export file {path}: {config} names {quoted(file)}, which the "
+                             "archive does not hold")
+
+
+def _node_targets(value: object) -> Iterator[str]:
+    """The target of every graph node in the serialized program, subgraphs included."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "target" in item and "inputs" in item:
+                yield str(item["target"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _allowed_target_name(target: str) -> bool:
+    if target in PYTHON_FUNCTION_NAMES:
+        return True
+    parts = target.split(".")
+    return len(parts) == 5 and parts[:3] == ["torch", "ops", "aten"] and \
+        is_allowed_operator(parts[3])
+
+
+def _json_entry(archive: zipfile.ZipFile, name: str, path: Path) -> dict:
+    info = archive.getinfo(name)
+    if info.file_size > MAX_CONFIG_BYTES:
+        raise InputError(f"export file {path}: {name} has {info.file_size:,} bytes, more than "
+                         f"the {MAX_CONFIG_BYTES:,} featviz reads")
+    try:
+        value = json.loads(archive.read(name))
+    except (ValueError, RecursionError, zipfile.BadZipFile) as error:
+        raise InputError(f"export file {path}: cannot read {name}: {error}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"export file {path}: {name} is not a JSON object")
+    return value
