@@ -46,6 +46,10 @@ class Attribution:
         return self.scores.topk(k, dim=1).indices.tolist()
 
 
+# A logit drop below this (a hundredth of a logit) is no cost to divide by.
+MIN_RANDOM_DROP = 0.01
+
+
 @dataclass(frozen=True)
 class Faithfulness:
     """What mean ablation of each class's top-k channels costs its images, against k random
@@ -60,9 +64,13 @@ class Faithfulness:
     logit_drop_random: float
 
     @property
-    def ratio(self) -> float:
-        """How many times the random channels' cost the top-k channels' is (logit drop)."""
-        return self.logit_drop_top_k / max(self.logit_drop_random, 1e-9)
+    def ratio(self) -> float | None:
+        """How many times the random channels' cost the top-k channels' is (logit drop); None
+        where the random channels cost less than MIN_RANDOM_DROP, so that a ratio would only
+        measure how close to zero their cost came (the two drops say it then)."""
+        if self.logit_drop_random < MIN_RANDOM_DROP:
+            return None
+        return self.logit_drop_top_k / self.logit_drop_random
 
 
 def default_layer(model: Classifier) -> str:

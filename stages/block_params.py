@@ -46,11 +46,14 @@ def block_settings(params: Params, model: ModelEntry) -> BlockSettings:
         raise InputError(f"{SECTION}.layers must map model keys to lists of layers, got "
                          f"{quoted(layers)}")
     for key in layers:
-        params.model(key)
+        prefixed(f"{SECTION}.layers", lambda: params.model(key))
     named = layers.get(model.key) or []
     if not isinstance(named, list):
         raise InputError(f"{SECTION}.layers.{model.key} must be a list of layers, got "
                          f"{quoted(named)}")
+    repeated = [layer for index, layer in enumerate(named) if layer in named[:index]]
+    if repeated:
+        raise InputError(f"{SECTION}.layers.{model.key} lists layer {quoted(repeated[0])} twice")
     view_size = section.get("view_size")
     entry = ModelEntry(model.key, model.raw, view_size if view_size is not None
                        else model.view_size, model.files)

@@ -34,6 +34,7 @@ from featviz.stages.outputs import (
 )
 from featviz.stages.params import Params, load_params, prefixed
 from featviz.stages.progress import progress_reporter
+from featviz.stages.tables import spreadsheet_text
 from featviz.stages.variants import VARIANTS
 from featviz.transforms import Augmentation
 from featviz.units import Channel
@@ -147,5 +148,5 @@ def attributions_csv(rows: list[tuple]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["class", "label", "layer", "channel", "attribution", "share"])
-    writer.writerows(rows)
+    writer.writerows((target, spreadsheet_text(label), *rest) for target, label, *rest in rows)
     return buffer.getvalue()

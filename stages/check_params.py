@@ -3,19 +3,27 @@ other stage. DVC names those stages' outputs by the params keys and removes a st
 before it runs it, so a key that is not letters, digits and underscores must stop `dvc repro`
 first; and a bad value in any section stops it before minutes of other stages have run.
 
-Its output never changes, so passing the check never makes another stage run again.
+Its output never changes, so passing the check never makes another stage run again. It depends
+on params.yaml as a file, not only on its values: DVC compares values with Python's equality
+(``True == 1``, ``64.0 == 64``), so a change of type alone would otherwise skip the check.
+
+It also refuses what in models/ is not a regular file or folder (a FIFO, a socket, a link to a
+device): DVC reads every file of models/ to hash it and would wait on such a file forever.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from featviz.errors import InputError
 
 from featviz.optimize import check_batch
 from featviz.stages.block_params import block_settings
 from featviz.stages.evaluation_params import evaluators
 from featviz.stages.generate_params import generate_settings
 from featviz.stages.outputs import PARAMS_CHECKED, write_stage_outputs
-from featviz.stages.params import Params, load_params, prefixed
+from featviz.stages.params import MODEL_FILES, Params, load_params, prefixed
 from featviz.stages.unit_params import unit_set, unit_settings
 from featviz.stages.variants import VARIANTS
 
@@ -24,8 +32,22 @@ CHECKED = "The params file passed `featviz check-params`.\n"
 
 def check_params(params_path: Path) -> None:
     params = load_params(params_path)
+    check_model_folder(MODEL_FILES)
     check_every_section(params)
     write_stage_outputs("check-params", {PARAMS_CHECKED: CHECKED}, params.source)
+
+
+def check_model_folder(folder: Path) -> None:
+    """Every entry below ``folder`` is a folder or, links followed, a regular file."""
+    if not folder.is_dir():
+        return
+    for directory, folders, files in os.walk(folder):
+        for name in [*folders, *files]:
+            path = Path(directory) / name
+            if not (path.is_dir() or path.is_file()):
+                raise InputError(f"{path} is not a regular file (a pipe, socket, device or "
+                                 "broken link): DVC would wait on it forever while hashing "
+                                 f"{folder}/ (docs/own-models.md); move it out of {folder}/")
 
 
 def check_every_section(params: Params) -> None:

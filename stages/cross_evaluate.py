@@ -35,7 +35,7 @@ from featviz.stages.outputs import (
 )
 from featviz.stages.params import Params, load_params, prefixed
 from featviz.stages.progress import progress_reporter
-from featviz.stages.tables import HEADLINE, label_space_lines, percent
+from featviz.stages.tables import HEADLINE, label_space_lines, percent, spreadsheet_text
 from featviz.stages.variants import VARIANTS, variant_augmentation
 
 # The scores averaged over a grid point's images (the center view's prediction is no score).
@@ -66,7 +66,8 @@ def cross_evaluate(params_path: Path) -> None:
                                      settings.views, settings.seed)
             labels = params.model(generator).labels
             rows += [{"variant": variant, "generator": generator, "class_set": class_set,
-                      "class": target, "name": labels[target], "evaluator": evaluator,
+                      "class": target, "name": spreadsheet_text(labels[target]),
+                      "evaluator": evaluator,
                       **asdict(score)} for target, score in zip(classes, scores)]
             update(done, f"{evaluator} on {variant} {generator}")
     table = pd.DataFrame(rows)

@@ -192,6 +192,13 @@ def read_units(params: Params) -> dict[tuple[str, str], dict]:
     return units
 
 
+def _ablation_cost(metrics: dict, k: int) -> str:
+    if metrics.get("ablation_ratio") is None:
+        return (f"{metrics['logit_drop_top_k']:.2f}, where {k} random channels cost "
+                f"{metrics['logit_drop_random']:.3f}: too little for a ratio")
+    return f"{metrics['ablation_ratio']:.1f}x what {k} random channels cost"
+
+
 def read_blocks(params: Params) -> dict[tuple[str, str], dict]:
     """(model, class set) -> the building-blocks records of every such grid point."""
     blocks = {}
@@ -206,8 +213,10 @@ def read_blocks(params: Params) -> dict[tuple[str, str], dict]:
             for key in ("k", "random_draws"):
                 _number(records, [key], path, stage)
             for layer, found in layers.items():
-                for key in ("ablation_ratio", "top_k_share", "top1", "top1_top_k_ablated",
-                            "top1_random_ablated"):
+                _number(records, ["layers", layer, "metrics", "ablation_ratio"], path, stage,
+                        optional=True)
+                for key in ("top_k_share", "top1", "top1_top_k_ablated", "top1_random_ablated",
+                            "logit_drop_top_k", "logit_drop_random"):
                     _number(records, ["layers", layer, "metrics", key], path, stage)
                 for target in params.classes(model, class_set):
                     entry = found.get("classes", {}).get(str(target))
@@ -561,8 +570,8 @@ def _blocks_section(params: Params, blocks: dict[tuple[str, str], dict]) -> list
             parts.append(f"<h3>{esc(model)}, {esc(layer)}, class set {esc(class_set)}</h3>"
                          f"<p id='ablation-{esc(model)}-{esc(layer)}'>Ablating each class's "
                          f"top {records['k']} channels costs its logit "
-                         f"{metrics['ablation_ratio']:.1f}x what {records['k']} random channels "
-                         f"cost ({records['random_draws']} draws); top-1 on its views "
+                         f"{_ablation_cost(metrics, records['k'])} "
+                         f"({records['random_draws']} draws); top-1 on its views "
                          f"{percent(metrics['top1'])}, {percent(metrics['top1_top_k_ablated'])} "
                          f"with its top channels ablated, {percent(metrics['top1_random_ablated'])}"
                          f" with random ones. The top {records['k']} hold "

@@ -1,4 +1,5 @@
-"""Tables of cross-evaluation numbers, shared by the cross-evaluate stage and the report."""
+"""Tables of cross-evaluation numbers, shared by the cross-evaluate stage and the report, and
+text made safe for the CSV files the stages write."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ from featviz.stages.variants import VARIANTS
 # The headline metrics of a variant (metrics/cross_eval.json), as the tables title them.
 HEADLINE = {"self_top1": "self top-1", "transfer_top1": "transfer top-1",
             "held_out_top1": "held-out top-1"}
+
+
+# A spreadsheet reads a cell that starts with one of these as a formula (=HYPERLINK(...)).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(text: str) -> str:
+    """``text`` as a CSV cell that a spreadsheet shows as text: a leading ' before a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def percent(value: float | None) -> str:

@@ -1,11 +1,14 @@
 """Building blocks on the real EfficientNet-Lite0: each class attributed to a layer's channels,
 checked by ablation against random channels, on scikit-image's photos."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from skimage import data
 
 from featviz.blocks import (
+    Faithfulness,
     ablated,
     attribute_channels,
     channel_pictures,
@@ -86,3 +89,11 @@ def test_channels_of_several_layers_get_their_pictures_in_one_batch(lite0):
     result = channel_pictures(lite0, [("blocks.6", 3), ("blocks.5", 7)], VIEWS, config)
     assert [target.image.shape for target in result.targets] == [(3, 64, 64)] * 2
     assert result.image_steps == 2 * 4
+
+
+def test_a_ratio_is_left_empty_where_random_channels_cost_nothing_measurable():
+    """A random drop of 1e-5 once made a ratio of 271,373x: the ratio then says nothing."""
+    check = Faithfulness(k=3, draws=5, top1=1.0, top1_top_k=0.5, top1_random=1.0,
+                         logit_drop_top_k=2.7, logit_drop_random=1e-5)
+    assert check.ratio is None
+    assert replace(check, logit_drop_random=0.5).ratio == pytest.approx(5.4)

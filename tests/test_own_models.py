@@ -3,6 +3,7 @@ python: factory with its state dict, an export: archive, a torchvision architect
 own head, a TorchScript file), and nn.Modules wrapped in a line."""
 
 import importlib.util
+import os
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from torch import nn
 from featviz.errors import InputError
 from featviz.evaluate import evaluate_images
 from featviz.model_names import ModelSpec
-from featviz.models import load_model
+from featviz.models import load_model, load_state_dict_file
 from featviz.own_models import wrap
 from featviz.transforms import Augmentation
 from featviz.units import Channel, layers, unit_activations
@@ -150,3 +151,14 @@ def test_a_factory_without_weights_builds_the_same_network_every_time(tmp_path):
     torch.manual_seed(3)
     load_model(spec)
     assert torch.equal(torch.rand(1), expected)  # the caller's generator goes on as before
+
+
+def test_a_model_file_that_is_no_regular_file_says_what_it_is(tmp_path):
+    os.mkfifo(tmp_path / "pipe.pt")
+    (tmp_path / "folder.pt").mkdir()
+    with pytest.raises(InputError, match="weights file .*pipe.pt is not a regular file"):
+        load_state_dict_file(tmp_path / "pipe.pt")
+    with pytest.raises(InputError, match="weights file .*folder.pt is a folder"):
+        load_state_dict_file(tmp_path / "folder.pt")
+    with pytest.raises(InputError, match="export file .*folder.pt is a folder"):
+        load_model(ModelSpec(f"export:{tmp_path}/folder.pt", **INPUTS))

@@ -25,7 +25,9 @@ def test_the_pictures_take_the_generate_keys_overridden_here(tmp_path):
     ({"k": 0}, "building_blocks.k must be an integer from 1 to 64"),
     ({"layers": {"efficientnet_lite0": "blocks.6"}}, "building_blocks.layers.efficientnet_lite0 "
                                                      "must be a list of layers"),
-    ({"layers": {"nope": ["blocks.6"]}}, "unknown model key 'nope'"),
+    ({"layers": {"nope": ["blocks.6"]}}, "building_blocks.layers: unknown model key 'nope'"),
+    ({"layers": {"efficientnet_lite0": ["blocks.6", "blocks.5", "blocks.6"]}},
+     "building_blocks.layers.efficientnet_lite0 lists layer 'blocks.6' twice"),
     ({"layers": {"efficientnet_lite0": ["../x"]}}, "must be a module name"),
     ({"random_draws": 10**6}, "building_blocks.random_draws must be an integer from 1 to 100"),
     ({"steps": 0}, "building_blocks: steps must be an integer from 1"),

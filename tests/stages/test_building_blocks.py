@@ -1,10 +1,12 @@
 import csv
+import io
 import json
 
 import pytest
 from typer.testing import CliRunner
 
 from featviz.cli import app
+from featviz.stages.building_blocks import attributions_csv
 from tests.conftest import tiny_params, write_params
 
 runner = CliRunner()
@@ -73,3 +75,10 @@ def test_without_the_grids_images_it_says_which_stage_makes_them(project):
     assert result.exit_code == 2
     assert "image file data/generated/plain/efficientnet_lite0-tiny/1_goldfish.png not found" \
         in result.output
+
+
+@pytest.mark.parametrize("label", ["=HYPERLINK(\"http://x\",\"cat\")", "+1", "-2", "@SUM(A1)"])
+def test_a_label_that_a_spreadsheet_would_run_is_written_as_text(label):
+    rows = [(3, label, "blocks.6", 0, 0.5, 0.25), (4, "cat", "blocks.6", 0, 0.1, 0.05)]
+    read = list(csv.DictReader(io.StringIO(attributions_csv(rows))))
+    assert [row["label"] for row in read] == ["'" + label, "cat"]

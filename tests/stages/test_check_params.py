@@ -1,3 +1,4 @@
+import os
 import re
 import subprocess
 
@@ -100,3 +101,35 @@ def test_no_key_reaches_a_shell_even_past_a_stale_gate(project, canary, which):
         assert refused_by_featviz or (command[1] == "exp" and "Running stage" not in done.stdout)
     assert_untouched(canary)
     assert not (project / "INJECTED").exists()
+
+
+@pytest.mark.parametrize("make", ["fifo", "device link"])
+def test_a_file_dvc_would_wait_on_in_models_exits_2_naming_it(project, make):
+    special = project / "models/sub/weights.pt"
+    special.parent.mkdir(parents=True)
+    if make == "fifo":
+        os.mkfifo(special)
+    else:
+        special.symlink_to("/dev/zero")
+    result = runner.invoke(app, ["check-params"])
+    assert result.exit_code == 2, result.output
+    assert "models/sub/weights.pt is not a regular file" in result.output
+    assert "DVC would wait on it forever" in result.output
+
+
+@pytest.mark.slow
+def test_a_change_of_type_alone_reruns_the_check(project):
+    """DVC finds `true` equal to 1 and 64.0 to 64, so after a full run it would rerun nothing
+    and record the experiment with a value featviz refuses: check-params depends on the file
+    too, so the experiment stops at it."""
+    run("dvc", "repro", cwd=project)
+    run("git", "add", "-A", cwd=project)
+    run("git", "commit", "-qm", "a full run", cwd=project)
+    params = tiny_params()
+    for key, value in [("copies", True), ("image_size", 64.0)]:
+        assert params["generate"][key] == value  # equal for DVC, another type for featviz
+        done = subprocess.run(["dvc", "exp", "run", "-S", f"generate.{key}={str(value).lower()}"],
+                              cwd=project, capture_output=True, text=True)
+        assert done.returncode != 0, done.stdout
+        assert "Running stage 'check-params'" in done.stdout
+        assert f"generate: {key} must be an integer" in done.stdout + done.stderr

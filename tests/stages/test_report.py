@@ -274,3 +274,15 @@ def test_a_damaged_building_blocks_record_exits_2_naming_it(with_blocks):
     path.write_text(json.dumps(records))
     shutil.rmtree(with_blocks / "data/report")
     report_fails_with(with_blocks, "a channel of class 1 of layer blocks.6 is")
+
+
+def test_a_ratio_without_a_random_cost_to_divide_by_shows_the_two_drops(with_blocks):
+    path = with_blocks / "data/generate/blocks/efficientnet_lite0-tiny.json"
+    records = json.loads(path.read_text())
+    records["layers"]["blocks.6"]["metrics"].update(ablation_ratio=None, logit_drop_top_k=2.5,
+                                                    logit_drop_random=0.000004)
+    path.write_text(json.dumps(records))
+    invoke("report")
+    page = (with_blocks / "data/report/index.html").read_text()
+    assert "costs its logit 2.50, where 2 random channels cost 0.000: too little for a ratio" \
+        in page
