@@ -9,9 +9,10 @@ model's ``guards_code`` is Python that ``ExportedProgram.module()`` runs. So an 
 is accepted only when it holds the entries ``torch.export.save`` writes for one program of plain
 tensors, each config names plain tensor files, and the program carries no guard code.
 
-A TorchScript archive runs its ``__setstate__`` methods while ``torch.jit.load`` reads it, before
-any graph can be looked at: one whose code defines one is refused; its graphs are checked after
-loading (``featviz.graph_ops``).
+A TorchScript archive runs its ``__setstate__`` methods, and the native ``__setstate__`` of the
+C++ classes its pickles hold, while ``torch.jit.load`` reads it, before any graph can be looked
+at: an archive whose code defines one or whose pickles name a ``torch.classes`` class is
+refused; its graphs are checked after loading (``featviz.graph_ops``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ EXPORT_ENTRIES = re.compile(
 TENSOR_FILES = {"data/weights/model_weights_config.json": re.compile(r"weight_[0-9]+"),
                 "data/constants/model_constants_config.json": re.compile(r"tensor_[0-9]+")}
 SCRIPT_STATE_HOOK = b"__setstate__"
+NATIVE_CLASSES = b"torch.classes"  # how a TorchScript pickle names a C++ (torchbind) class
 PYTHON_FUNCTION_NAMES = frozenset(f"_operator.{function.__name__}"
                                   for function in PYTHON_FUNCTIONS)
 
@@ -47,6 +49,9 @@ def check_export_archive(path: Path) -> None:
     """Refuse an export archive that holds anything torch would unpickle or run."""
     with _open_zip(path, "torch.export", "torch.export.save") as archive:
         root, names = _root_and_names(archive, path)
+        if "models/model.json" not in names:
+            raise InputError(f"export file {path} holds no program (models/model.json): not "
+                             "a torch.export archive (a TorchScript file is torchscript:)")
         for config, tensor_file in TENSOR_FILES.items():
             if config in names:
                 _check_payload_config(archive, root, config, tensor_file, names, path)
@@ -56,8 +61,6 @@ def check_export_archive(path: Path) -> None:
                                  "tensor or config that torch.export.save writes for one "
                                  "program: featviz loads no pickled objects, compiled code or "
                                  "other programs")
-        if "models/model.json" not in names:
-            raise InputError(f"export file {path} holds no program models/model.json")
         program = _json_entry(archive, root + "models/model.json", path)
         if program.get("guards_code"):
             raise InputError(f"export file {path} carries guard code (Python that torch "
@@ -72,12 +75,16 @@ def check_export_archive(path: Path) -> None:
 def check_torchscript_archive(path: Path) -> None:
     """Refuse a TorchScript archive whose code would run while it loads."""
     with _open_zip(path, "TorchScript", "torch.jit.save") as archive:
-        _, names = _root_and_names(archive, path)
+        root, names = _root_and_names(archive, path)
         for name in names:
             if name.startswith("code/") and name.endswith(".py") and \
-                    SCRIPT_STATE_HOOK in archive.read(_full_name(archive, name)):
+                    SCRIPT_STATE_HOOK in archive.read(root + name):
                 raise InputError(f"TorchScript file {path} defines __setstate__ in {name}, "
                                  "code that would run while it loads: featviz does not load it")
+            if name.endswith(".pkl") and NATIVE_CLASSES in archive.read(root + name):
+                raise InputError(f"TorchScript file {path} holds objects of C++ classes "
+                                 f"(torch.classes) in {name}, whose loading runs their native "
+                                 "code: featviz does not load it")
 
 
 def _open_zip(path: Path, kind: str, writer: str) -> zipfile.ZipFile:
@@ -97,10 +104,6 @@ def _root_and_names(archive: zipfile.ZipFile, path: Path) -> tuple[str, list[str
         raise InputError(f"{path} does not hold one top folder, as torch writes its archives")
     root = roots.pop() + "/"
     return root, [name[len(root):] for name in names]
-
-
-def _full_name(archive: zipfile.ZipFile, name: str) -> str:
-    return archive.namelist()[0].split("/", 1)[0] + "/" + name
 
 
 def _check_payload_config(archive: zipfile.ZipFile, root: str, config: str,

@@ -134,3 +134,16 @@ def test_a_scripted_torchvision_network_passes_the_checks(tmp_path):
     model = load(hostile.scripted(tmp_path / "net.pt", net), "torchscript")
     images = torch.rand(2, 3, 16, 16)
     assert torch.allclose(model(images), net((images - 0.5) / 0.5), atol=1e-4)
+
+
+def test_torchscript_holding_objects_of_cpp_classes_is_refused_unloaded(tmp_path):
+    """Their native __setstate__ runs while torch.jit.load unpickles them (here: the packed
+    weights of a dynamically quantized layer)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(torch.nn.Linear(3, 2)),
+                                                     {torch.nn.Linear}, dtype=torch.qint8)
+    archive = hostile.scripted(tmp_path / "net.pt", net)
+    with pytest.raises(InputError, match=r"holds objects of C\+\+ classes .torch.classes. in "
+                                         "data.pkl"):
+        load(archive, "torchscript")
