@@ -1,85 +1,35 @@
-"""The layout the design card asks for, and dvc.yaml deps that follow the code.
+"""The layout the design card asks for, and dvc.yaml deps that follow the code: a stage's code
+deps in dvc.yaml are exactly the modules its command imports (tools/dvc_deps.py writes them)."""
 
-A stage's code deps in dvc.yaml must be exactly the modules its command imports, directly or
-through other featviz modules (found by reading the sources), so that editing any of them
-reruns the stage and editing anything else does not. The CLI layer (featviz/cli.py) is left
-out: it only parses arguments and hands over to the stage's module.
-"""
-
-import ast
-import inspect
 import subprocess
 import sys
-import textwrap
 import zipfile
-from pathlib import Path
-
-import yaml
 
 from tests.conftest import REPO
-
-PACKAGES = {"featviz.stages": REPO / "stages", "featviz": REPO / "featviz"}
-
-
-def module_file(module: str) -> Path | None:
-    """The source file of a featviz module; None for packages and for other libraries."""
-    for package, folder in PACKAGES.items():
-        if module.startswith(package + "."):
-            path = folder / (module.removeprefix(package + ".").replace(".", "/") + ".py")
-            return path if path.is_file() else None
-    return None
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module a source file imports, at the top or inside a function."""
-    modules = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            modules |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            modules.add(node.module)
-            modules |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return modules
-
-
-def featviz_closure(module: str) -> set[Path]:
-    """The source files of ``module`` and of every featviz module it imports, transitively."""
-    files, todo = set(), [module]
-    while todo:
-        path = module_file(todo.pop())
-        if path is None or path in files:
-            continue
-        files.add(path)
-        todo += imported_modules(path)
-    return files
-
-
-def command_modules() -> dict[str, str]:
-    """featviz command name -> the stage module its function in featviz/cli.py imports."""
-    from featviz.cli import app
-
-    commands = {}
-    for command in app.registered_commands:
-        source = textwrap.dedent(inspect.getsource(command.callback))
-        stage_imports = [node.module for node in ast.walk(ast.parse(source))
-                         if isinstance(node, ast.ImportFrom) and node.module
-                         and node.module.startswith("featviz.stages.")]
-        if stage_imports:
-            commands[command.name] = stage_imports[0]
-    return commands
+from tools.dvc_deps import featviz_closure, imported_modules
 
 
 def test_every_stage_depends_on_exactly_the_modules_its_command_imports():
-    commands = command_modules()
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    assert stages, "dvc.yaml has no stages"
-    for name, stage in stages.items():
-        command = stage["cmd"].split()[1]
-        expected = {str(p.relative_to(REPO)) for p in featviz_closure(commands[command])}
-        listed = {dep for dep in stage["deps"] if dep.endswith(".py")}
-        assert listed == expected, (
-            f"dvc.yaml stage {name}: missing {sorted(expected - listed)}, "
-            f"not imported {sorted(listed - expected)}")
+    """tools/dvc_deps.py writes them; run it after an import changes."""
+    done = subprocess.run([sys.executable, "tools/dvc_deps.py", "--check"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_deps_tool_finds_a_missing_and_an_extra_dep(tmp_path, monkeypatch):
+    import tools.dvc_deps as tool
+
+    text = tool.DVC_YAML.read_text()
+    broken = text.replace("      - featviz/errors.py\n", "", 1).replace(
+        "      - stages/model_files.py\n", "      - stages/model_files.py\n"
+        "      - stages/render.py\n", 1)
+    monkeypatch.setattr(tool, "DVC_YAML", tmp_path / "dvc.yaml")
+    tool.DVC_YAML.write_text(broken)
+    problems = tool.differences()
+    assert any("missing ['featviz/errors.py']" in line for line in problems), problems
+    assert any("not imported ['stages/render.py']" in line for line in problems), problems
+    tool.rewrite()
+    assert tool.DVC_YAML.read_text() == text and not tool.differences()
 
 
 def test_no_library_module_imports_the_stages():
