@@ -94,8 +94,8 @@ def test_any_module_is_wrapped_in_one_line():
     ({"name": "python:{models}/net.py:torch"}, "net.py has no callable 'torch'"),
     ({"name": "export:{models}/labels.txt"}, "is not a torch.export archive"),
     ({"name": "torchscript:{models}/cnn.safetensors"}, "is not a TorchScript archive"),
-    ({"name": "export:{models}/traced.pt"}, "holds no program .models/model.json.: not a "
-                                            "torch.export archive"),
+    ({"name": "export:{models}/traced.pt"}, ("holds no program .models/model.json.: not a "
+                                             "torch.export archive")),
     ({"name": "python:no_such_module_here:build"}, "cannot import module 'no_such_module_here'"),
 ])
 def test_bad_specs_are_input_errors_naming_what_is_wrong(digit_models, changes, message):
