@@ -26,6 +26,7 @@ from featviz.families import Block
 from featviz.models import Classifier, first_forward
 from featviz.objectives import Objective, Targeted
 from featviz.optimize import OptimizationConfig, OptimizationResult, Progress, optimize
+from featviz.recipes import UNITS
 from featviz.transforms import Augmentation
 from featviz.validation import quoted
 
@@ -521,9 +522,10 @@ def optimize_units(model: Classifier, units: Sequence[Unit], augmentation: Augme
                    penalty: Objective | None = None,
                    progress: Callable[[Progress], None] | None = None) -> OptimizationResult:
     """One image (``config.copies`` images) per unit, all units in one batch; ``penalty`` (e.g.
-    ``0.05 * TotalVariation()``) is subtracted. Result i belongs to ``units[i]``."""
+    ``0.05 * TotalVariation()``) is subtracted. Result i belongs to ``units[i]``. Without a
+    ``config``, the pipeline's units recipe (``featviz.recipes.UNITS``)."""
     objective = UnitObjective(units)
     if penalty is not None:
         objective = objective - penalty
     return optimize(model, list(range(len(units))), objective, augmentation,
-                    config or OptimizationConfig(), progress)
+                    config or UNITS.config, progress)

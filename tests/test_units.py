@@ -10,6 +10,8 @@ from featviz.model_names import RANDOM_WEIGHTS
 from featviz.models import load_model
 from featviz.objectives import ClassLogit, TotalVariation
 from featviz.optimize import OptimizationConfig, optimize
+from featviz.own_models import wrap
+from featviz.recipes import UNITS
 from featviz.transforms import Augmentation
 from featviz.units import (
     Channel,
@@ -302,3 +304,12 @@ def test_an_mlp_neuron_out_of_range_is_called_a_neuron(vit):
 def test_layers_at_a_size_the_network_cannot_take_is_an_input_error():
     with pytest.raises(InputError, match="model vit_b_16 cannot take 40 x 40 inputs"):
         layers(load_model("vit_b_16", RANDOM_WEIGHTS), 40)
+
+
+def test_without_a_config_units_take_the_pipelines_units_recipe():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten())
+    model = wrap(net, ["a", "b", "c", "d"], 32, (0.5,) * 3, (0.5,) * 3)
+    result = optimize_units(model, [Channel("0", 1)], Augmentation())
+    assert result.targets[0].steps == UNITS.config.steps
+    assert result.images.shape[-1] == UNITS.config.image_size
