@@ -72,6 +72,9 @@ PYTHON_FUNCTIONS = frozenset({
     operator.le, operator.gt, operator.ge,
 })
 
+PYTHON_FUNCTION_NAMES = frozenset(f"_operator.{function.__name__}"
+                                  for function in PYTHON_FUNCTIONS)
+
 # TorchScript's own node kinds that only move values: constants, attributes of the module,
 # lists and tuples, control flow, errors.
 SCRIPT_PRIMITIVES = frozenset("""
@@ -84,6 +87,16 @@ SCRIPT_PRIMITIVES = frozenset("""
 def is_allowed_operator(name: str) -> bool:
     """Whether the ATen operator ``name`` (without its overload) is one featviz runs."""
     return name in TENSOR_OPERATORS or (name.endswith("_") and name[:-1] in TENSOR_OPERATORS)
+
+
+def is_allowed_target_name(target: str) -> bool:
+    """Whether a node target as a serialized program names it (``torch.ops.aten.conv2d.default``,
+    ``_operator.getitem``) is one featviz runs."""
+    if target in PYTHON_FUNCTION_NAMES:
+        return True
+    parts = target.split(".")
+    return len(parts) == 5 and parts[:3] == ["torch", "ops", "aten"] and \
+        is_allowed_operator(parts[3])
 
 
 def check_exported_graph(module: torch.nn.Module, where: str) -> None:

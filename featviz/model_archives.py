@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from featviz.errors import InputError
-from featviz.graph_ops import PYTHON_FUNCTIONS, is_allowed_operator
+from featviz.graph_ops import is_allowed_target_name
 from featviz.validation import quoted
 
-MAX_CONFIG_BYTES = 64 << 20
+MAX_ENTRY_BYTES = 64 << 20  # of a config, code or pickle entry that featviz reads itself
 
 # The entries torch.export.save writes for the program named "model", below the archive's root.
 EXPORT_ENTRIES = re.compile(
@@ -41,8 +41,6 @@ TENSOR_FILES = {"data/weights/model_weights_config.json": re.compile(r"weight_[0
                 "data/constants/model_constants_config.json": re.compile(r"tensor_[0-9]+")}
 SCRIPT_STATE_HOOK = b"__setstate__"
 NATIVE_CLASSES = b"torch.classes"  # how a TorchScript pickle names a C++ (torchbind) class
-PYTHON_FUNCTION_NAMES = frozenset(f"_operator.{function.__name__}"
-                                  for function in PYTHON_FUNCTIONS)
 
 
 def check_export_archive(path: Path) -> None:
@@ -55,7 +53,7 @@ def check_export_archive(path: Path) -> None:
         for config, tensor_file in TENSOR_FILES.items():
             if config in names:
                 _check_payload_config(archive, root, config, tensor_file, names, path)
-        for name in names:
+        for name in sorted(names):
             if not EXPORT_ENTRIES.fullmatch(name):
                 raise InputError(f"export file {path} holds {quoted(name)}, which is not a "
                                  "tensor or config that torch.export.save writes for one "
@@ -66,7 +64,7 @@ def check_export_archive(path: Path) -> None:
             raise InputError(f"export file {path} carries guard code (Python that torch "
                              "would run), which featviz does not load")
         for target in _node_targets(program):
-            if not _allowed_target_name(target):
+            if not is_allowed_target_name(target):
                 raise InputError(f"export file {path} runs {quoted(target)}, which featviz "
                                  "does not run: a model file may only compute on tensors "
                                  "(featviz.graph_ops lists what it may run)")
@@ -76,12 +74,13 @@ def check_torchscript_archive(path: Path) -> None:
     """Refuse a TorchScript archive whose code would run while it loads."""
     with _open_zip(path, "TorchScript", "torch.jit.save") as archive:
         root, names = _root_and_names(archive, path)
-        for name in names:
+        for name in sorted(names):
             if name.startswith("code/") and name.endswith(".py") and \
-                    SCRIPT_STATE_HOOK in archive.read(root + name):
+                    SCRIPT_STATE_HOOK in _read_entry(archive, root + name, path):
                 raise InputError(f"TorchScript file {path} defines __setstate__ in {name}, "
                                  "code that would run while it loads: featviz does not load it")
-            if name.endswith(".pkl") and NATIVE_CLASSES in archive.read(root + name):
+            if name.endswith(".pkl") and NATIVE_CLASSES in _read_entry(archive, root + name,
+                                                                        path):
                 raise InputError(f"TorchScript file {path} holds objects of C++ classes "
                                  f"(torch.classes) in {name}, whose loading runs their native "
                                  "code: featviz does not load it")
@@ -96,18 +95,18 @@ def _open_zip(path: Path, kind: str, writer: str) -> zipfile.ZipFile:
         raise InputError(f"cannot read {kind} file {path}: {error}") from None
 
 
-def _root_and_names(archive: zipfile.ZipFile, path: Path) -> tuple[str, list[str]]:
+def _root_and_names(archive: zipfile.ZipFile, path: Path) -> tuple[str, set[str]]:
     """The archive's one top folder (torch writes every entry below it) and the names below."""
     names = archive.namelist()
     roots = {name.split("/", 1)[0] for name in names}
     if len(roots) != 1 or any("/" not in name for name in names):
         raise InputError(f"{path} does not hold one top folder, as torch writes its archives")
     root = roots.pop() + "/"
-    return root, [name[len(root):] for name in names]
+    return root, {name[len(root):] for name in names}
 
 
 def _check_payload_config(archive: zipfile.ZipFile, root: str, config: str,
-                          tensor_file: re.Pattern, names: list[str], path: Path) -> None:
+                          tensor_file: re.Pattern, names: set[str], path: Path) -> None:
     entries = _json_entry(archive, root + config, path).get("config")
     if not isinstance(entries, dict):
         raise InputError(f"export file {path}: {config} holds no config object")
@@ -139,22 +138,22 @@ def _node_targets(value: object) -> Iterator[str]:
             stack.extend(item)
 
 
-def _allowed_target_name(target: str) -> bool:
-    if target in PYTHON_FUNCTION_NAMES:
-        return True
-    parts = target.split(".")
-    return len(parts) == 5 and parts[:3] == ["torch", "ops", "aten"] and \
-        is_allowed_operator(parts[3])
+def _read_entry(archive: zipfile.ZipFile, name: str, path: Path) -> bytes:
+    """An entry's bytes, at most MAX_ENTRY_BYTES of them (a small entry can unzip to gigabytes)."""
+    size = archive.getinfo(name).file_size
+    if size > MAX_ENTRY_BYTES:
+        raise InputError(f"model file {path}: {name} has {size:,} bytes, more than the "
+                         f"{MAX_ENTRY_BYTES:,} featviz reads")
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise InputError(f"model file {path}: cannot read {name}: {error}") from None
 
 
 def _json_entry(archive: zipfile.ZipFile, name: str, path: Path) -> dict:
-    info = archive.getinfo(name)
-    if info.file_size > MAX_CONFIG_BYTES:
-        raise InputError(f"export file {path}: {name} has {info.file_size:,} bytes, more than "
-                         f"the {MAX_CONFIG_BYTES:,} featviz reads")
     try:
-        value = json.loads(archive.read(name))
-    except (ValueError, RecursionError, zipfile.BadZipFile) as error:
+        value = json.loads(_read_entry(archive, name, path))
+    except (ValueError, RecursionError) as error:
         raise InputError(f"export file {path}: cannot read {name}: {error}") from None
     if not isinstance(value, dict):
         raise InputError(f"export file {path}: {name} is not a JSON object")

@@ -17,7 +17,6 @@ import os
 from pathlib import Path
 
 from featviz.errors import InputError
-
 from featviz.optimize import check_batch
 from featviz.stages.block_params import block_settings
 from featviz.stages.evaluation_params import evaluators

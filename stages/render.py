@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 
 from featviz.errors import InputError
-
 from featviz.labels import resolve_classes
 from featviz.models import load_model
 from featviz.optimize import optimize

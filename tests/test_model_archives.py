@@ -4,6 +4,7 @@ the networks people export or script still load."""
 
 import pickle
 import warnings
+import zipfile
 
 import pytest
 import timm
@@ -11,6 +12,7 @@ import torch
 import torchvision
 
 from featviz.errors import InputError
+from featviz.model_archives import MAX_ENTRY_BYTES
 from featviz.model_names import ModelSpec
 from featviz.models import load_model
 from featviz.own_models import load_exported, load_torchscript
@@ -146,4 +148,14 @@ def test_torchscript_holding_objects_of_cpp_classes_is_refused_unloaded(tmp_path
     archive = hostile.scripted(tmp_path / "net.pt", net)
     with pytest.raises(InputError, match=r"holds objects of C\+\+ classes .torch.classes. in "
                                          "data.pkl"):
+        load(archive, "torchscript")
+
+
+def test_an_entry_that_unzips_past_the_bound_is_refused_unread(tmp_path):
+    archive = hostile.scripted(tmp_path / "net.pt", hostile.FileWritingNet("unused"))
+    with zipfile.ZipFile(archive, "a", compression=zipfile.ZIP_DEFLATED) as target:
+        root = target.namelist()[0].split("/", 1)[0]
+        target.writestr(f"{root}/code/__torch__/big.py", bytes(MAX_ENTRY_BYTES + 1))
+    assert archive.stat().st_size < MAX_ENTRY_BYTES // 100
+    with pytest.raises(InputError, match="code/__torch__/big.py has 67,108,865 bytes, more than"):
         load(archive, "torchscript")
