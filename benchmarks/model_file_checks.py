@@ -1,7 +1,7 @@
 """What checking a model file costs: the seconds of featviz's checks of an export archive and a
-TorchScript archive (featviz.model_archives, featviz.graph_ops) against the seconds torch takes
-to load them, for networks people export (random weights; no network needed). Prints JSON with
-the machine and its matmul figure:
+TorchScript archive (featviz.models.archives, featviz.models.graph_ops) against the seconds
+torch takes to load them, for networks people export (random weights; no network needed). Prints
+JSON with the machine and its matmul figure:
 
     python benchmarks/model_file_checks.py --repeats 5 --output benchmarks/results/model-file-checks.json
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 import timm
 import torch
 import torchvision
-
-from featviz.graph_ops import check_exported_graph, check_script_module
-from featviz.model_archives import check_export_archive, check_torchscript_archive
 from speed import machine, matmul_flops_per_second, print_report  # this folder is on sys.path
+
+from featviz.models.archives import check_export_archive, check_torchscript_archive
+from featviz.models.graph_ops import check_exported_graph, check_script_module
 
 NETWORKS = {
     "resnet50": (torchvision.models.resnet50, 224),

@@ -35,6 +35,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
@@ -44,11 +45,12 @@ import torchvision.transforms.v2 as T
 from featviz.allocator import keep_freed_memory
 from featviz.cost import image_step_flops
 from featviz.devices import autocast
-from featviz.models import load_model
+from featviz.models.loading import load_model
 from featviz.objectives import class_objective
 from featviz.optimize import OptimizationConfig, optimize
-from featviz.stages.outputs import write_text
+from featviz.parameterizations import Fourier
 from featviz.transforms import Augmentation, center_view
+from stages.common.outputs import write_text
 
 REFERENCE_CLASSES = [207, 294, 398, 409, 455, 531, 681, 724, 851, 852]
 QUALITY = 0.9
@@ -56,6 +58,11 @@ REFERENCE_COPIES = 8
 REFERENCE_MAX_ITERATIONS = 10_000
 REFERENCE_PATIENCE, REFERENCE_MIN_DELTA = 2000, 0.1
 CHECK_EVERY = 10
+
+# The library's defaults before they became the plain recipe (Lucid's Fourier spectrum, its own
+# lr, the true gradient, 288 steps): what the kept results were measured with.
+MEASURED_CONFIG = OptimizationConfig(parameterization=Fourier(decay=1.0), lr=None,
+                                     skip_gradient=1.0, steps=288, patience=40)
 
 
 def _sync(device: torch.device) -> None:
@@ -125,13 +132,14 @@ def reference_time_to_quality(model_name: str, classes: list[int], cap_s: float,
 
 
 def featviz_time_to_quality(model_name: str, classes: list[int], device: str) -> dict:
-    """featviz's defaults on all classes at once; the clock stops at the first evaluation where
-    every class's best copy has p >= 0.9 on the centered view."""
+    """featviz on all classes at once, with the settings benchmarks/results/cpu.json was
+    measured with (MEASURED_CONFIG); the clock stops at the first evaluation where every
+    class's best copy has p >= 0.9 on the centered view."""
     model = load_model(model_name)
     stamps: dict[int, float] = {}
     start = time.perf_counter()
     result = optimize(model, classes, class_objective("logit"), Augmentation(),
-                      OptimizationConfig(device=device),
+                      replace(MEASURED_CONFIG, device=device),
                       progress=lambda p: stamps.__setitem__(p.step, time.perf_counter() - start))
     reached_at = {}
     for c in result.targets:
@@ -181,7 +189,8 @@ def featviz_throughput(model_name: str, weights: str | None, classes: int, copie
     """Steady state, as for the plain loop: from the end of the first step (one-off kernel
     set-up) to the end of the last; featviz's periodic evaluations stay on the clock."""
     model = load_model(model_name, weights)
-    config = OptimizationConfig(steps=steps + 1, copies=copies, patience=None, device=device)
+    config = replace(MEASURED_CONFIG, steps=steps + 1, copies=copies, patience=None,
+                     device=device)
     stamps: dict[int, float] = {}
     optimize(model, list(range(classes)), class_objective("logit"), Augmentation(), config,
              progress=lambda p: stamps.__setitem__(p.step, time.perf_counter()))

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from featviz.models import load_model
+from featviz.models.loading import load_model
 from featviz.objectives import class_objective
 from featviz.optimize import OptimizationConfig, optimize
 from featviz.parameterizations import PARAMETERIZATIONS
@@ -27,7 +27,8 @@ def main() -> None:
     report = {}
     for kind in PARAMETERIZATIONS:
         start = time.perf_counter()
-        config = OptimizationConfig(parameterization=kind, steps=200, copies=1, eval_every=5)
+        config = OptimizationConfig(parameterization=kind, lr=None, skip_gradient=1.0,
+                                    steps=200, copies=1, eval_every=5)
         result = optimize(model, REFERENCE_CLASSES, class_objective("logit"), Augmentation(),
                           config)
         steps = {c.target: next((p.step for p in c.history if p.p_target >= QUALITY), None)

@@ -14,9 +14,9 @@ import importlib
 # public name -> the module that defines it
 _PUBLIC = {
     "keep_freed_memory": "featviz.allocator",
-    "load_model": "featviz.models",
-    "ModelSpec": "featviz.model_names",
-    "wrap": "featviz.own_models",
+    "load_model": "featviz.models.loading",
+    "ModelSpec": "featviz.models.spec",
+    "wrap": "featviz.models.classifier",
     "OptimizationConfig": "featviz.optimize",
     "RECIPES": "featviz.recipes",
     "PLAIN": "featviz.recipes",

@@ -4,9 +4,9 @@ glibc serves blocks over a threshold (at most 32 MiB) with mmap and unmaps them 
 returns the top of its heap once it passes a trim threshold. An optimization step allocates and
 frees the same activation tensors every time, so each step page-faults fresh zeroed pages in:
 on the 2-core test machine a third of the CPU time went to the kernel. Turning off mmap for
-allocations and raising the trim threshold keeps those pages for the next step: EfficientNet-Lite0
-input gradients at batch 40 got 2.3x faster, at batch 10 1.25x. The cost is a process that holds
-on to its peak memory until it exits, which suits a one-job command.
+allocations and raising the trim threshold keeps those pages for the next step (what that is
+worth: docs/benchmarks.md). The cost is a process that holds on to its peak memory until it
+exits, which suits a one-job command.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from featviz.errors import InputError
-from featviz.models import Classifier
+from featviz.models.classifier import Classifier
 from featviz.optimize import OptimizationConfig, OptimizationResult, Progress
 from featviz.transforms import Augmentation
 from featviz.units import CONV, Channel, capture, layers, layout_of, optimize_units

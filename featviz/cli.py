@@ -113,7 +113,7 @@ def render_command(
     The recipes are featviz.recipes' (params.yaml's defaults); writes a PNG.
     """
     from featviz import validation
-    from featviz.stages.render import render
+    from stages.commands.render import render
 
     def run() -> None:
         validation.choice(variant, "--variant", ("plain", "augmented"))
@@ -127,21 +127,22 @@ def render_command(
 
 @app.command("models")
 def models_command() -> None:
-    """List the registry's models and whether their weights are here."""
-    from featviz.model_names import known_models, parse_model_name
-    from featviz.models import weights_available
+    """List the registry's models, whether their weights are here, and the kinds of name."""
+    from featviz.models.loading import weights_available
+    from featviz.models.registry import SOURCES, known_models, parse_model_name
 
+    console = Console()
     table = Table("model", "source", "weights here")
     for name in known_models():
         available = weights_available(name)
         table.add_row(name, parse_model_name(name).kind, "yes" if available else "no")
-    console = Console()
     console.print(table)
-    console.print(
-        "Any torchvision classifier as 'torchvision:<arch>' and any timm model as "
-        "'timm:<arch>'; torchvision and timm weights download once into TORCH_HOME / HF_HOME. "
-        "Your own: 'python:<file.py>:<callable>', 'export:<path>', 'torchscript:<path>' "
-        "(docs/own-models.md).")
+    kinds = Table("kind", "name", "what featviz does with it")
+    for kind in SOURCES:
+        kinds.add_row(kind.kind, kind.example, kind.gets)
+    console.print(kinds)
+    console.print("torchvision and timm weights download once into TORCH_HOME / HF_HOME; "
+                  "your own networks: docs/own-models.md.")
 
 
 @app.command("classes")
@@ -158,7 +159,7 @@ def classes_command(
     A class set lists indices or labels; with --model, that model's labels.
     """
     from featviz.labels import search_labels
-    from featviz.stages.lookup import model_labels
+    from stages.commands.lookup import model_labels
 
     def show() -> None:
         matches = search_labels(query, model_labels(model, params))
@@ -185,9 +186,9 @@ def layers_command(
     built with random weights, so nothing downloads.
     """
     from featviz import validation
-    from featviz.models import load_model
-    from featviz.stages.lookup import named_model
+    from featviz.models.loading import load_model
     from featviz.units import layers
+    from stages.commands.lookup import named_model
 
     def show() -> None:
         validation.integer(size, "--size", 0, MAX_LAYERS_SIZE)
@@ -214,7 +215,7 @@ def check_params_command(params: Path = PARAMS_OPTION) -> None:
     stage: DVC names their outputs by the params keys and removes a stage's outputs before it
     runs it, and a bad value would otherwise stop a run minutes in.
     """
-    from featviz.stages.check_params import check_params
+    from stages.check_params import check_params
 
     _run(lambda: check_params(params))
 
@@ -222,7 +223,7 @@ def check_params_command(params: Path = PARAMS_OPTION) -> None:
 def _grid_point(stage: str, model: str | None, set_key: str | None,
                 set_option: str) -> tuple[str, str]:
     """The keys given as options, or else the grid point of the DVC matrix stage running."""
-    from featviz.stages.outputs import dvc_grid_point
+    from stages.common.outputs import dvc_grid_point
 
     if model is None and set_key is None:
         return dvc_grid_point(stage)
@@ -234,7 +235,7 @@ def _grid_point(stage: str, model: str | None, set_key: str | None,
 def _generate_command(variant: str, augmentation: str) -> Callable[..., None]:
     def command(model: str | None = MODEL_OPTION, class_set: str | None = CLASS_SET_OPTION,
                 params: Path = PARAMS_OPTION) -> None:
-        from featviz.stages.generate import generate
+        from stages.generate import generate
 
         stage = f"generate-{variant}"
         _run(lambda: generate(variant, *_grid_point(stage, model, class_set, "--class-set"),
@@ -274,7 +275,7 @@ def generate_units_command(
     activation with scikit-image's photos. Without --model and --unit-set, the grid point of
     the DVC stage running.
     """
-    from featviz.stages.generate_units import generate_units
+    from stages.generate_units import generate_units
 
     _run(lambda: generate_units(*_grid_point("generate-units", model, unit_set, "--unit-set"),
                                 params))
@@ -293,8 +294,8 @@ def model_files_command(
 
     Writes data/model_files/<model>.json. Without --model, the model of the DVC stage running.
     """
-    from featviz.stages.model_files import model_files
-    from featviz.stages.outputs import dvc_matrix_item
+    from stages.common.outputs import dvc_matrix_item
+    from stages.model_files import model_files
 
     stage = "held-out-model-files" if held_out else "model-files"
     _run(lambda: model_files(model or dvc_matrix_item(stage), stage, params))
@@ -310,7 +311,7 @@ def building_blocks_command(model: str | None = MODEL_OPTION,
     of params.yaml's building_blocks section, its top channels ablated against random ones and
     pictured. Without --model and --class-set, the grid point of the DVC stage running.
     """
-    from featviz.stages.building_blocks import STAGE, building_blocks
+    from stages.building_blocks import STAGE, building_blocks
 
     _run(lambda: building_blocks(*_grid_point(STAGE, model, class_set, "--class-set"), params))
 
@@ -322,7 +323,7 @@ def cross_evaluate_command(params: Path = PARAMS_OPTION) -> None:
     Writes metrics/cross_eval.json (the headline numbers), metrics/cross_eval.md,
     data/cross_eval/summary.json and data/cross_eval/images.csv.
     """
-    from featviz.stages.cross_evaluate import cross_evaluate
+    from stages.cross_evaluate import cross_evaluate
 
     _run(lambda: cross_evaluate(params))
 
@@ -334,7 +335,7 @@ def report_command(params: Path = PARAMS_OPTION) -> None:
     Writes data/report/index.html (one file: cross-evaluation, gallery, loss curves, units,
     the run's settings; opens from disk) and metrics/summary.md.
     """
-    from featviz.stages.report import report
+    from stages.report import report
 
     _run(lambda: report(params))
 
@@ -355,7 +356,7 @@ def shard_command(
     `featviz shard --workers N --index I | xargs -r dvc repro --single-item` after
     `featviz check-params`, then `featviz push`.
     """
-    from featviz.stages.shard import shard
+    from stages.commands.shard import shard
 
     _run(lambda: typer.echo("\n".join(shard(workers, index, params))))
 
@@ -369,7 +370,7 @@ def push_command() -> None:
     Without them (cache: false outputs) no other clone can restore a stage from the run cache.
     A worker runs it after its shard.
     """
-    from featviz.stages.shard import push
+    from stages.commands.shard import push
 
     _run(push)
 
@@ -389,6 +390,6 @@ def assemble_command(
     The run cache is pulled from the default remote, if any. A stage no worker has pushed is an
     error that names the stage and the worker that should have run it, unless --recompute.
     """
-    from featviz.stages.shard import assemble
+    from stages.commands.shard import assemble
 
     _run(lambda: assemble(workers, recompute, params))

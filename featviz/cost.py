@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from featviz.models import Classifier
+from featviz.models.classifier import Classifier
 
 
 def image_step_flops(model: Classifier, size: int) -> int:

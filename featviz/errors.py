@@ -11,3 +11,10 @@ class WeightsUnavailableError(InputError):
 
 class NonFiniteLossError(RuntimeError):
     """The objective became NaN or infinite during optimization."""
+
+
+def first_line(error: BaseException) -> str:
+    """The error's type and the first line of its message: one line for a message to the user."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {line}" if line else type(error).__name__

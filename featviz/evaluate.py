@@ -16,7 +16,7 @@ import torch
 
 from featviz import validation
 from featviz.devices import autocast, resolve_device
-from featviz.models import Classifier, check_classes
+from featviz.models.classifier import Classifier, check_classes
 from featviz.transforms import Augmentation, center_view
 
 MAX_VIEWS = 256

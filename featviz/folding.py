@@ -2,8 +2,8 @@
 
 In a frozen network in eval mode every batch norm is a per-channel affine map, so a convolution
 followed by one is a single convolution with scaled weights and a shifted bias. Folding drops a
-memory-bound pass from every forward and every backward: input gradients of EfficientNet-Lite
-get about 1.7x faster on CPU.
+memory-bound pass from every forward and every backward (what that is worth on CPU:
+docs/benchmarks.md).
 
 Pairs are found by running one example through the network and matching each batch norm's input
 to the convolution output it is. The folded copy is used only if its logits on that example

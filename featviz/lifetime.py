@@ -4,7 +4,7 @@
 otherwise go on running, orphaned, and write outputs nobody waits for. The parent-death signal
 ends it instead. Where a shell stands between DVC and featviz (DVC runs commands through the
 user's shell, and not every shell hands over to a single command), the shell is the parent and
-survives; then the check that the params file is unchanged (stages/outputs.py) keeps the
+survives; then the check that the params file is unchanged (stages/common/outputs.py) keeps the
 orphan from writing over a newer run's outputs.
 """
 

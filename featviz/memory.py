@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from featviz.errors import InputError
-from featviz.models import Classifier, first_forward
+from featviz.models.classifier import Classifier, first_forward
 
 GIB = 1 << 30
 # A generous bound on what autograd keeps per pixel of a view (docs/benchmarks.md has what it

@@ -20,7 +20,7 @@ import torch
 
 from featviz import validation
 from featviz.errors import InputError
-from featviz.models import Classifier, check_classes
+from featviz.models.classifier import Classifier, check_classes
 
 Scores = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -24,12 +24,13 @@ from featviz import skip_gradient, validation
 from featviz.devices import autocast, check_device_name, resolve_device
 from featviz.errors import InputError, NonFiniteLossError
 from featviz.memory import check_batch_memory
-from featviz.model_names import MAX_VIEW_SIZE
-from featviz.models import Classifier, first_forward, is_out_of_memory
+from featviz.models.classifier import Classifier, first_forward, is_out_of_memory
+from featviz.models.spec import MAX_VIEW_SIZE
 from featviz.objectives import Objective, Scores, Targeted, as_objective
 from featviz.parameterizations import (
     MAX_IMAGE_SIZE,
     MIN_IMAGE_SIZE,
+    Fourier,
     Parameterization,
     parameterization,
 )
@@ -51,21 +52,26 @@ MAX_LR = 10.0
 @dataclass(frozen=True)
 class OptimizationConfig:
     """How to optimize. ``parameterization`` is a ``featviz.parameterizations`` kind with its
-    options (``Fourier(decay=1.5)``), or a kind's name for its defaults (``"fourier"``)."""
+    options (``Fourier(decay=1.5)``), or a kind's name for its defaults (``"fourier"``).
 
-    parameterization: Parameterization | str = "fourier"
+    The defaults are the pipeline's plain recipe: params.yaml's ``generate`` section, which is
+    ``featviz.recipes.PLAIN`` (tests/test_recipes.py holds the three in step; why these values:
+    docs/results.md). ``lr`` is the recipe's, tuned for its parameterization; None takes the
+    parameterization's own."""
+
+    parameterization: Parameterization | str = Fourier(decay=1.5)
     image_size: int = 256
-    steps: int = 288
+    steps: int = 144
     copies: int = 1
     optimizer: str | None = None  # None: the parameterization's default
-    lr: float | None = None  # None: the parameterization's default
+    lr: float | None = 0.07  # None: the parameterization's default
     eval_every: int = 10
     eval_views: int = 2
     patience: int | None = 40  # None: no early stopping
     min_delta: float = 0.05
     seed: int = 0
     # the gradient's scale through residual branches (featviz.skip_gradient); 1: the true gradient
-    skip_gradient: float = 1.0
+    skip_gradient: float = 0.2
     view_size: int | None = None  # None: the model's input size
     device: str | None = None  # None: CUDA when available, else CPU
 

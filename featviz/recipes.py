@@ -8,7 +8,7 @@ Why these values: docs/results.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from featviz.objectives import ClassLogit, Objective
 from featviz.optimize import OptimizationConfig
@@ -23,24 +23,21 @@ class Recipe:
     objective: Objective | None  # for class targets; None for units (the units say)
 
 
-_CLASSES = dict(parameterization=Fourier(decay=1.5), lr=0.07, skip_gradient=0.2, image_size=256,
-                eval_views=2, min_delta=0.05)
-
 PLAIN = Recipe(
-    OptimizationConfig(**_CLASSES, steps=144, eval_every=10, patience=40),
+    OptimizationConfig(),  # the library's defaults are the plain recipe
     Augmentation(crop_scale=(0.1, 1.0), overhang=1.0),
     ClassLogit())
 
 AUGMENTED = Recipe(
-    OptimizationConfig(**_CLASSES, steps=192, eval_every=16, patience=None),
+    replace(PLAIN.config, steps=192, eval_every=16, patience=None),
     Augmentation(crop_scale=(0.1, 1.0), rotation=20, flip=0.5, perspective=0.4,
                  perspective_p=0.5, color_jitter=(0.2, 0.2, 0.2, 0.1), blur_kernel=3,
                  blur_sigma=(0.1, 2.0), overhang=1.0),
     ClassLogit())
 
 UNITS = Recipe(
-    OptimizationConfig(parameterization=Fourier(decay=1.0), skip_gradient=1.0, image_size=256,
-                       steps=128, eval_every=16, eval_views=2, patience=None, min_delta=0.05),
+    replace(PLAIN.config, parameterization=Fourier(decay=1.0), lr=None, skip_gradient=1.0,
+            steps=128, eval_every=16, patience=None),
     Augmentation(crop_scale=(0.25, 1.0), rotation=10, overhang=0.5),
     None)
 

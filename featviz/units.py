@@ -23,7 +23,7 @@ from torch import nn
 from featviz import validation
 from featviz.errors import InputError
 from featviz.families import Block
-from featviz.models import Classifier, first_forward
+from featviz.models.classifier import Classifier, first_forward
 from featviz.objectives import Objective, Targeted
 from featviz.optimize import OptimizationConfig, OptimizationResult, Progress, optimize
 from featviz.recipes import UNITS

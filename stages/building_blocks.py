@@ -20,10 +20,12 @@ import torch
 
 from featviz.blocks import attribute_channels, channel_pictures, default_layer, faithfulness
 from featviz.errors import InputError
-from featviz.models import Classifier, load_model
-from featviz.stages.block_params import BlockSettings, block_settings
-from featviz.stages.images import png_bytes, read_image
-from featviz.stages.outputs import (
+from featviz.models.classifier import Classifier
+from featviz.models.loading import load_model
+from featviz.transforms import Augmentation
+from featviz.units import Channel
+from stages.common.images import png_bytes, read_image
+from stages.common.outputs import (
     block_outputs,
     generate_stage,
     grid_point,
@@ -32,12 +34,11 @@ from featviz.stages.outputs import (
     json_text,
     write_stage_outputs,
 )
-from featviz.stages.params import Params, load_params, prefixed
-from featviz.stages.progress import progress_reporter
-from featviz.stages.tables import spreadsheet_text
-from featviz.stages.variants import VARIANTS
-from featviz.transforms import Augmentation
-from featviz.units import Channel
+from stages.common.progress import progress_reporter
+from stages.common.tables import spreadsheet_text
+from stages.params.blocks import BlockSettings, block_settings
+from stages.params.reader import Params, load_params, prefixed
+from stages.params.variants import VARIANTS
 
 # The views the attribution and the ablation average over: crops of at least half the image.
 VIEWS = Augmentation(crop_scale=(0.5, 1.0))

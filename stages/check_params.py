@@ -18,13 +18,13 @@ from pathlib import Path
 
 from featviz.errors import InputError
 from featviz.optimize import check_batch
-from featviz.stages.block_params import block_settings
-from featviz.stages.evaluation_params import evaluators
-from featviz.stages.generate_params import generate_settings
-from featviz.stages.outputs import PARAMS_CHECKED, write_stage_outputs
-from featviz.stages.params import MODEL_FILES, Params, load_params, prefixed
-from featviz.stages.unit_params import unit_set, unit_settings
-from featviz.stages.variants import VARIANTS
+from stages.common.outputs import PARAMS_CHECKED, write_stage_outputs
+from stages.params.blocks import block_settings
+from stages.params.evaluation import evaluators
+from stages.params.reader import MODEL_FILES, Params, load_params, prefixed
+from stages.params.recipe import generate_settings
+from stages.params.units import unit_set, unit_settings
+from stages.params.variants import VARIANTS
 
 CHECKED = "The params file passed `featviz check-params`.\n"
 

@@ -19,10 +19,9 @@ import torch
 
 from featviz.errors import InputError
 from featviz.evaluate import ImageScores, evaluate_images
-from featviz.models import load_model
-from featviz.stages.evaluation_params import EvaluationSettings, evaluation_settings, evaluators
-from featviz.stages.images import read_image
-from featviz.stages.outputs import (
+from featviz.models.loading import load_model
+from stages.common.images import read_image
+from stages.common.outputs import (
     CROSS_EVAL_IMAGES,
     CROSS_EVAL_METRICS,
     CROSS_EVAL_SUMMARY,
@@ -33,10 +32,11 @@ from featviz.stages.outputs import (
     json_text,
     write_stage_outputs,
 )
-from featviz.stages.params import Params, load_params, prefixed
-from featviz.stages.progress import progress_reporter
-from featviz.stages.tables import HEADLINE, label_space_lines, percent, spreadsheet_text
-from featviz.stages.variants import VARIANTS, variant_augmentation
+from stages.common.progress import progress_reporter
+from stages.common.tables import HEADLINE, headline_table, label_space_lines, spreadsheet_text
+from stages.params.evaluation import EvaluationSettings, evaluation_settings, evaluators
+from stages.params.reader import Params, load_params, prefixed
+from stages.params.variants import VARIANTS, variant_augmentation
 
 # The scores averaged over a grid point's images (the center view's prediction is no score).
 SCORES = tuple(f.name for f in fields(ImageScores) if f.name != "center_prediction")
@@ -147,12 +147,8 @@ def markdown_table(summary: dict, params: Params) -> str:
         "extra evaluators, which make no images; self: by the model they were made for. "
         "Models score each other's images only when their labels are the same.",
         "",
-        "| variant | " + " | ".join(HEADLINE.values()) + " |",
-        "| --- |" + " --- |" * len(HEADLINE),
+        *headline_table(summary).markdown(),
     ]
-    for variant in VARIANTS:
-        cells = [percent(summary[variant][key]) for key in HEADLINE]
-        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     for space in summary["label_spaces"]:
         lines += ["", *label_space_lines(summary, space, params.grid_models)]
     return "\n".join(lines) + "\n"

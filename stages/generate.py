@@ -6,12 +6,12 @@ import sys
 import time
 from pathlib import Path
 
-from featviz.models import check_classes, load_model
+from featviz.models.classifier import check_classes
+from featviz.models.loading import load_model
 from featviz.optimize import OptimizationResult, check_batch, optimize
-from featviz.stages.generate_params import generate_settings
-from featviz.stages.grid_point import history_csv, optimize_with_progress
-from featviz.stages.images import contact_sheet, png_bytes
-from featviz.stages.outputs import (
+from stages.common.grid_point import history_csv, optimize_with_progress
+from stages.common.images import contact_sheet, png_bytes
+from stages.common.outputs import (
     generate_stage,
     grid_point,
     grid_point_outputs,
@@ -19,7 +19,8 @@ from featviz.stages.outputs import (
     json_text,
     write_stage_outputs,
 )
-from featviz.stages.params import load_params, prefixed
+from stages.params.reader import load_params, prefixed
+from stages.params.recipe import generate_settings
 
 
 def generate(variant: str, model_key: str, class_set: str, params_path: Path) -> None:

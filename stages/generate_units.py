@@ -15,21 +15,21 @@ from pathlib import Path
 import torch
 from skimage import data
 
-from featviz.models import load_model
+from featviz.models.loading import load_model
 from featviz.optimize import OptimizationResult, check_batch
-from featviz.stages.grid_point import history_csv, optimize_with_progress
-from featviz.stages.images import contact_sheet, png_bytes
-from featviz.stages.outputs import (
+from featviz.transforms import center_view
+from featviz.units import Unit, optimize_units, unit_activations
+from stages.common.grid_point import history_csv, optimize_with_progress
+from stages.common.images import contact_sheet, png_bytes
+from stages.common.outputs import (
     generate_stage,
     grid_point,
     grid_point_outputs,
     json_text,
     write_stage_outputs,
 )
-from featviz.stages.params import load_params, prefixed
-from featviz.stages.unit_params import UNITS, unit_set, unit_settings
-from featviz.transforms import center_view
-from featviz.units import Unit, optimize_units, unit_activations
+from stages.params.reader import load_params, prefixed
+from stages.params.units import UNITS, unit_set, unit_settings
 
 PHOTOS = (data.astronaut, data.chelsea, data.coffee, data.rocket)  # shipped with scikit-image
 

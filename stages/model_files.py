@@ -14,8 +14,8 @@ import hashlib
 from pathlib import Path
 
 from featviz.errors import InputError
-from featviz.stages.outputs import json_text, model_fingerprint_path, write_stage_outputs
-from featviz.stages.params import ModelEntry, load_params
+from stages.common.outputs import json_text, model_fingerprint_path, write_stage_outputs
+from stages.params.reader import ModelEntry, load_params
 
 BLOCK_BYTES = 1 << 20
 
@@ -33,7 +33,7 @@ def fingerprint(entry: ModelEntry) -> dict:
     files: dict[str, str] = {}
     for role, path in entry.files.items():
         files[str(path)] = _digest(path)
-        if role == "python":
+        if role == "code":
             for neighbour in sorted(path.parent.glob("*.py")):
                 files[str(neighbour)] = _digest(neighbour)
     return {"name": entry.name, "files": files}

@@ -7,10 +7,23 @@ import pytest
 import torch
 import yaml
 
-from featviz.models import load_model
+from featviz.models.loading import load_model
 from featviz.transforms import Augmentation
 
 REPO = Path(__file__).resolve().parents[1]
+# The test tiers (pyproject.toml's markers). A test that runs stages in a project or loads
+# real weights is in the stage tier, as is one marked so (a subprocess, a full-size network); a
+# slow one runs the real DVC pipeline; every other one is a unit test (functions, files, tiny
+# random-weight networks).
+STAGE_FIXTURES = {"project", "lite0", "digit_models", "evaluated_once"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") or item.get_closest_marker("stage"):
+            continue
+        tier = pytest.mark.stage if STAGE_FIXTURES & set(item.fixturenames) else pytest.mark.unit
+        item.add_marker(tier)
 PLAIN = Augmentation()  # random resized crops only
 # The reference experiment's augmentation chain.
 REFERENCE_AUGMENTED = Augmentation(rotation=20.0, flip=0.5, perspective=0.4, perspective_p=0.5,

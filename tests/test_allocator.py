@@ -25,6 +25,7 @@ def held_after_free(mode: str) -> float:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+@pytest.mark.stage  # a subprocess or a full-size network: seconds
 def test_freed_memory_stays_in_the_process_only_when_asked():
     assert held_after_free("default") < 16
     assert held_after_free("keep") > 200

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from featviz.evaluate import evaluate_images
-from featviz.models import load_model
+from featviz.models.loading import load_model
 from featviz.transforms import Augmentation
 from tests.conftest import PLAIN, REFERENCE_AUGMENTED
 

@@ -15,9 +15,14 @@ def test_every_public_name_is_the_object_its_module_defines(name):
     assert getattr(featviz, name) is getattr(module, name)
 
 
-def test_importing_the_package_imports_no_torch():
-    done = subprocess.run([sys.executable, "-c", "import sys, featviz, featviz.model_names; "
-                           "print('torch' in sys.modules)"], capture_output=True, text=True,
+def test_importing_the_package_and_parsing_model_names_imports_no_torch():
+    code = ("import sys, featviz; from featviz.models.registry import parse_model_name; "
+            "from featviz.models.spec import ModelSpec; "
+            "names = ['efficientnet_lite0', 'python:models/net.py:build', 'export:models/a.pt2', "
+            "'torchscript:models/a.pt']; "
+            "[check_options(parse_model_name(n), {'labels', 'input_size', 'mean', 'std'}, None) "
+            "for n in names]; print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
 

@@ -12,10 +12,11 @@ import torch
 import torchvision
 
 from featviz.errors import InputError
-from featviz.model_archives import MAX_ENTRY_BYTES
-from featviz.model_names import ModelSpec
-from featviz.models import load_model
-from featviz.own_models import load_exported, load_torchscript
+from featviz.models.archives import MAX_ENTRY_BYTES
+from featviz.models.export_file import load_exported
+from featviz.models.loading import load_model
+from featviz.models.spec import ModelSpec
+from featviz.models.torchscript_file import load_torchscript
 from tests import hostile_models as hostile
 from tests.conftest import assert_untouched
 
@@ -49,7 +50,7 @@ def test_a_graph_that_maps_a_file_never_runs(tmp_path, canary):
 def test_the_loaded_graph_is_checked_too(tmp_path, canary):
     """The program's graph, as torch rebuilt it, is walked before it runs (whatever the
     archive's JSON looked like)."""
-    from featviz.graph_ops import check_exported_graph
+    from featviz.models.graph_ops import check_exported_graph
 
     archive = hostile.file_writing_graph(tmp_path, canary / "INJECTED")
     program = torch.export.load(archive)
@@ -118,6 +119,7 @@ def test_the_clean_tiny_network_loads_and_runs(tmp_path):
     (lambda: timm.create_model("vit_tiny_patch16_224"), 224),
     (lambda: timm.create_model("convnext_atto"), 64),
 ], ids=["resnet18", "mobilenet_v3_small", "vit_tiny", "convnext_atto"])
+@pytest.mark.stage  # a subprocess or a full-size network: seconds
 def test_networks_people_export_and_script_pass_the_checks(tmp_path, make, size):
     net = make().eval()
     example = torch.rand(2, 3, size, size)

@@ -7,8 +7,10 @@ from safetensors.torch import save_file
 
 from featviz.efficientnet_lite import EfficientNetLite
 from featviz.errors import InputError, WeightsUnavailableError
-from featviz.model_names import IMAGENET_CLASSES, parse_model_name
-from featviz.models import load_model, load_state_dict_file, weights_available
+from featviz.models.class_names import IMAGENET_CLASSES
+from featviz.models.loading import load_model, weights_available
+from featviz.models.registry import parse_model_name
+from featviz.models.state_dicts import load_state_dict_file
 
 
 def photo(array, size):

@@ -12,9 +12,10 @@ from torch import nn
 
 from featviz.errors import InputError
 from featviz.evaluate import evaluate_images
-from featviz.model_names import ModelSpec
-from featviz.models import load_model, load_state_dict_file
-from featviz.own_models import wrap
+from featviz.models.classifier import wrap
+from featviz.models.loading import load_model
+from featviz.models.spec import ModelSpec
+from featviz.models.state_dicts import load_state_dict_file
 from featviz.transforms import Augmentation
 from featviz.units import Channel, layers, unit_activations
 from tests.conftest import REPO

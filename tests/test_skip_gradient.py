@@ -8,8 +8,8 @@ import torch
 from featviz import skip_gradient
 from featviz.errors import InputError
 from featviz.families import Declared, Family
-from featviz.model_names import RANDOM_WEIGHTS
-from featviz.models import load_model
+from featviz.models.loading import load_model
+from featviz.models.spec import RANDOM_WEIGHTS
 from featviz.objectives import class_objective
 from featviz.optimize import OptimizationConfig, optimize
 from tests.conftest import PLAIN
@@ -67,6 +67,7 @@ def test_every_residual_branch_is_found(name, branches):
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "vit_b_16", "timm:vit_tiny_patch16_224"])
+@pytest.mark.stage  # a subprocess or a full-size network: seconds
 def test_logits_unchanged_gradient_changed_and_hooks_removed(name):
     model = load_model(name, None if name.startswith("efficientnet") else RANDOM_WEIGHTS)
     if name == "vit_b_16":  # torchvision starts its head at zero: no gradient at all
@@ -107,7 +108,7 @@ def test_a_declared_family_names_its_residual_branch_ends():
 
 def test_optimization_with_the_skip_gradient_takes_another_path_and_still_rises(lite0):
     config = OptimizationConfig(image_size=64, view_size=64, steps=12, eval_every=4,
-                                patience=None, seed=0)
+                                patience=None, seed=0, skip_gradient=1.0)
     objective = class_objective("logit")
     plain = optimize(lite0, [1, 2], objective, PLAIN, config)
     scaled = optimize(lite0, [1, 2], objective, PLAIN,

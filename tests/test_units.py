@@ -1,16 +1,18 @@
 """Units inside networks: conv channels and neurons on the real EfficientNet-Lite0, and Vision
 Transformer tokens, MLP neurons and heads on torchvision's and timm's ViTs (random weights)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from skimage import data
 
 from featviz.errors import InputError
-from featviz.model_names import RANDOM_WEIGHTS
-from featviz.models import load_model
+from featviz.models.classifier import wrap
+from featviz.models.loading import load_model
+from featviz.models.spec import RANDOM_WEIGHTS
 from featviz.objectives import ClassLogit, TotalVariation
 from featviz.optimize import OptimizationConfig, optimize
-from featviz.own_models import wrap
 from featviz.recipes import UNITS
 from featviz.transforms import Augmentation
 from featviz.units import (
@@ -136,7 +138,8 @@ def test_an_mlp_neuron_reads_one_hidden_unit(vit):
 
 
 @pytest.mark.parametrize("name", [pytest.param("vit_b_16", marks=pytest.mark.slow),
-                                  "timm:vit_tiny_patch16_224"])
+                                  pytest.param("timm:vit_tiny_patch16_224",
+                                               marks=pytest.mark.stage)])
 def test_every_unit_kind_runs_in_one_mixed_batch_and_rises(name):
     torch.manual_seed(0)
     model = load_model(name, RANDOM_WEIGHTS)
@@ -202,8 +205,8 @@ def photos() -> torch.Tensor:
 
 def test_a_channel_image_excites_its_channel_beyond_photos_and_other_channels(lite0):
     layer, channel = "blocks.4", 17
-    config = OptimizationConfig(image_size=160, view_size=160, steps=48, eval_every=8,
-                                eval_views=1)
+    config = replace(UNITS.config, image_size=160, view_size=160, steps=48, eval_every=8,
+                     eval_views=1, patience=40)
     result = optimize_units(lite0, [Channel(layer, channel)], Augmentation(crop_scale=(0.5, 1)),
                             config)
     image = torch.nn.functional.interpolate(result.images, size=(224, 224), mode="bilinear")

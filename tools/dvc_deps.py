@@ -1,10 +1,11 @@
-"""dvc.yaml's code deps, written from the imports: each stage depends on exactly the source
-files of the module its `featviz` command runs and of every featviz module that one imports,
-directly or not (read from the sources, not imported), so that editing any of them reruns the
-stage and editing anything else does not. featviz/cli.py is left out: it only parses arguments
-and hands over to the stage's module.
+"""dvc.yaml's code deps, written from the imports: each stage depends on exactly the source files
+of the module its `featviz` command runs and of every featviz and stages module (and package
+``__init__.py``) that one imports, directly or not (read from the sources, not imported), so
+that editing any of them reruns the stage and editing anything else does not. A module's data
+folder (``x_data/`` or ``x_templates/`` beside ``x.py``) is a dep wherever the module is.
+featviz/cli.py is left out: it only parses arguments and hands over to the stage's module.
 
-    python tools/dvc_deps.py            # rewrite the .py deps of every stage in dvc.yaml
+    python tools/dvc_deps.py            # rewrite the code deps of every stage in dvc.yaml
     python tools/dvc_deps.py --check    # exit 1, naming each stage whose deps differ
 
 A stage's other deps (data files, models/, params.yaml) stay as they are, first.
@@ -24,19 +25,25 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DVC_YAML = REPO / "dvc.yaml"
-PACKAGES = {"featviz.stages": REPO / "stages", "featviz": REPO / "featviz"}
+PACKAGES = ("featviz", "stages")
+DATA_FOLDERS = ("_data", "_templates")  # x.py reads its files from x_data/ or x_templates/
 STAGE = re.compile(r"^  (?P<name>[a-z0-9-]+):\s*$")
 DEPS = re.compile(r"^    deps:\s*$")
 ITEM = re.compile(r"^      - ")
 
 
-def module_file(module: str) -> Path | None:
-    """The source file of a featviz module; None for packages and for other libraries."""
-    for package, folder in PACKAGES.items():
-        if module.startswith(package + "."):
-            path = folder / (module.removeprefix(package + ".").replace(".", "/") + ".py")
-            return path if path.is_file() else None
-    return None
+def module_files(module: str) -> list[Path]:
+    """The source files that importing a featviz or stages module runs: its own (a package's
+    ``__init__.py``) and its parent packages'; none for other libraries, or for a name that is
+    not a module (``from a.b import name``)."""
+    parts = module.split(".")
+    if parts[0] not in PACKAGES:
+        return []
+    path = REPO.joinpath(*parts)
+    own = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    if not own.is_file():
+        return []
+    return [REPO.joinpath(*parts[:depth], "__init__.py") for depth in range(1, len(parts))] + [own]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -51,16 +58,27 @@ def imported_modules(path: Path) -> set[str]:
     return modules
 
 
-def featviz_closure(module: str) -> set[Path]:
-    """The source files of ``module`` and of every featviz module it imports, transitively."""
+def import_closure(module: str) -> set[Path]:
+    """The source files of ``module`` and of every featviz or stages module it imports,
+    transitively."""
     files, todo = set(), [module]
     while todo:
-        path = module_file(todo.pop())
-        if path is None or path in files:
-            continue
-        files.add(path)
-        todo += imported_modules(path)
+        for path in module_files(todo.pop()):
+            if path not in files:
+                files.add(path)
+                todo += imported_modules(path)
     return files
+
+
+def code_deps(module: str) -> set[Path]:
+    """The source files of ``module``'s import closure and the data folders of its modules."""
+    files = import_closure(module)
+    folders = {path.with_name(path.stem + suffix) for path in files for suffix in DATA_FOLDERS}
+    return files | {folder for folder in folders if folder.is_dir()}
+
+
+def is_code(dep: str) -> bool:
+    return dep.split("/")[0] in PACKAGES
 
 
 def command_modules() -> dict[str, str]:
@@ -73,7 +91,7 @@ def command_modules() -> dict[str, str]:
         source = textwrap.dedent(inspect.getsource(command.callback))
         stage_imports = [node.module for node in ast.walk(ast.parse(source))
                          if isinstance(node, ast.ImportFrom) and node.module
-                         and node.module.startswith("featviz.stages.")]
+                         and node.module.startswith("stages.")]
         if stage_imports:
             commands[command.name] = stage_imports[0]
     return commands
@@ -86,8 +104,8 @@ def expected_deps() -> dict[str, list[str]]:
     expected = {}
     for name, stage in stages.items():
         module = commands[stage["cmd"].split()[1]]
-        code = sorted(str(path.relative_to(REPO)) for path in featviz_closure(module))
-        expected[name] = [dep for dep in stage["deps"] if not dep.endswith(".py")] + code
+        code = sorted(str(path.relative_to(REPO)) for path in code_deps(module))
+        expected[name] = [dep for dep in stage["deps"] if not is_code(dep)] + code
     return expected
 
 

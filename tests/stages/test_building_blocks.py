@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from featviz.cli import app
-from featviz.stages.building_blocks import attributions_csv
+from stages.building_blocks import attributions_csv
 from tests.conftest import tiny_params, write_params
 
 runner = CliRunner()

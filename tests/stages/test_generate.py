@@ -295,7 +295,7 @@ def test_empty_weights_are_an_error_for_every_model(project):
         write_params(project, params)
         result = invoke("generate-plain", "--model", name, "--class-set", "tiny")
         assert result.exit_code == 2
-        assert f"models.{name}.weights is empty: use null" in result.output
+        assert f"models.{name}: empty weights for {name}: use null" in result.output
 
 
 def start_and_kill_dvc_repro(project, params: dict, shell: str):

@@ -72,4 +72,4 @@ def test_num_classes_on_an_embedded_model(project):
     params["grid"]["models"] = ["efficientnet_lite0"]
     params["class_sets"]["digits"] = [1]
     generate_fails_with(project, params, "models.efficientnet_lite0: num_classes is for "
-                        "torchvision: and timm: architectures", "efficientnet_lite0")
+                        "torchvision: and timm: models", "efficientnet_lite0")

@@ -11,6 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from featviz.cli import app
+from stages.report import TEMPLATES
 from tests.conftest import REPO, tiny_params, write_params
 
 runner = CliRunner()
@@ -286,3 +287,11 @@ def test_a_ratio_without_a_random_cost_to_divide_by_shows_the_two_drops(with_blo
     page = (with_blocks / "data/report/index.html").read_text()
     assert "costs its logit 2.50, where 2 random channels cost 0.000: too little for a ratio" \
         in page
+
+
+def test_the_templates_escape_what_params_and_labels_say():
+    page = TEMPLATES.get_template("atlas.html").render(
+        model="m<i>", layer="blocks.1",
+        channels=[{"channel": 3, "source": "../a'b.png", "users": [("<script>x</script>", "9%")]}])
+    assert "<script>x" not in page and "&lt;script&gt;x&lt;/script&gt;: 9%" in page
+    assert "m&lt;i&gt;" in page and "src='../a&#39;b.png'" in page

@@ -1,0 +1,10 @@
+"""The 1000 ImageNet-1k class names in index order (torchvision's category list), read from
+class_names_data/imagenet.txt, so that naming a class needs neither torchvision nor a download."""
+
+from __future__ import annotations
+
+import importlib.resources
+
+IMAGENET_CLASSES: list[str] = (importlib.resources.files(__package__)
+                               .joinpath("class_names_data", "imagenet.txt")
+                               .read_text(encoding="utf-8").splitlines())

@@ -1,0 +1,65 @@
+"""`featviz render`: one picture without the pipeline. A class (its index or label) or a unit
+(``layer:channel``, as Lucent writes ``mixed4a:476``) of a model (a key of params.yaml's models
+or a registry name), optimized with the pipeline's recipe (featviz.recipes), saved as a PNG."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from featviz.errors import InputError
+from featviz.labels import resolve_classes
+from featviz.models.loading import load_model
+from featviz.optimize import optimize
+from featviz.pictures import save_png
+from featviz.recipes import RECIPES
+from featviz.units import Channel, optimize_units
+from stages.commands.lookup import named_model
+
+UNIT_TARGET = re.compile(r"(?P<layer>[A-Za-z0-9_.]+):(?P<channel>[0-9]+)")
+CLASS_INDEX = re.compile(r"[0-9]+")  # ASCII digits: str.isdigit() also takes '²' and '٢'
+
+
+def render(model_name: str, target: str, output: Path, variant: str, steps: int | None,
+           size: int | None, seed: int, params_path: Path) -> None:
+    """Optimize ``target`` of the model and write the image to ``output``."""
+    check_writable(output)
+    model = load_model(named_model(model_name, params_path))
+    unit = UNIT_TARGET.fullmatch(target)
+    recipe = RECIPES["units" if unit else variant]
+    changes = {"seed": seed, **({"steps": steps} if steps else {}),
+               **({"image_size": size} if size else {})}
+    config = dataclasses.replace(recipe.config, **changes)
+    if unit:
+        channel = Channel(unit["layer"], int(unit["channel"]))
+        result = optimize_units(model, [channel], recipe.augmentation, config)
+        what = channel.name
+    else:
+        index = resolve_classes([int(target) if CLASS_INDEX.fullmatch(target) else target],
+                                model.class_names)[0]
+        result = optimize(model, [index], recipe.objective, recipe.augmentation, config)
+        what = f"class {index} ({model.class_names[index]}), p(target) " \
+               f"{result.targets[0].p_target:.2f}"
+    try:
+        save_png(result.targets[0].image, output)
+    except OSError as error:
+        raise InputError(f"--output {output} cannot be written: {error.strerror}") from None
+    print(f"{output}: {what}, {result.targets[0].steps} steps", file=sys.stderr)
+
+
+def check_writable(output: Path) -> None:
+    """A PNG can be written at ``output``: checked by writing an empty file beside it, before
+    minutes of optimization."""
+    if output.is_dir():
+        raise InputError(f"--output {output} is a folder: name a .png file")
+    folder = output.parent
+    if not folder.is_dir():
+        raise InputError(f"--output {output}: folder {folder} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(prefix=f".{output.name}.", dir=folder):
+            pass
+    except OSError as error:
+        raise InputError(f"--output {output} cannot be written: {error.strerror}") from None

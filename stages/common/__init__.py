@@ -1,0 +1,2 @@
+"""What the stages share: output paths and atomic writes, bounded reads of input files,
+progress, live metrics, images and tables."""
