@@ -16,8 +16,8 @@ def test_every_public_name_is_the_object_its_module_defines(name):
 
 
 def test_importing_the_package_and_parsing_model_names_imports_no_torch():
-    code = ("import sys, featviz; from featviz.models.registry import parse_model_name; "
-            "from featviz.models.spec import ModelSpec; "
+    code = ("import sys, featviz; "
+            "from featviz.models.registry import check_options, parse_model_name; "
             "names = ['efficientnet_lite0', 'python:models/net.py:build', 'export:models/a.pt2', "
             "'torchscript:models/a.pt']; "
             "[check_options(parse_model_name(n), {'labels', 'input_size', 'mean', 'std'}, None) "
