@@ -305,20 +305,21 @@ def gallery(params: Params, summary: dict, by_image: pd.DataFrame) -> list[dict]
     """Per class set: its columns (variant, model) and a row per class of cells."""
     columns = [(v, m) for v in VARIANTS for m in params.grid_models]
     first = params.grid_models[0]
+    labels = {model: params.model(model).labels for model in params.grid_models}
     class_sets = []
     for class_set in params.grid_class_sets:
-        rows = [{"target": target, "label": params.model(first).labels[target],
-                 "cells": [_gallery_cell(params, summary, by_image, variant, model, class_set,
-                                         params.classes(model, class_set)[row])
+        classes = {model: params.classes(model, class_set) for model in params.grid_models}
+        rows = [{"target": target, "label": labels[first][target],
+                 "cells": [_gallery_cell(labels[model], summary, by_image, variant, model,
+                                         class_set, classes[model][row])
                            for variant, model in columns]}
-                for row, target in enumerate(params.classes(first, class_set))]
+                for row, target in enumerate(classes[first])]
         class_sets.append({"name": class_set, "columns": columns, "rows": rows})
     return class_sets
 
 
-def _gallery_cell(params: Params, summary: dict, by_image: pd.DataFrame, variant: str,
+def _gallery_cell(labels: list[str], summary: dict, by_image: pd.DataFrame, variant: str,
                   model: str, class_set: str, target: int) -> dict:
-    labels = params.model(model).labels
     path = images_dir(variant, model, class_set) / image_filename(target, labels)
     own = by_image.loc[(variant, model, class_set, target, model)]
     verdicts = []
