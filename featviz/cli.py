@@ -125,6 +125,33 @@ def render_command(
     _run(run)
 
 
+@app.command("examples")
+def examples_command(
+    model: str = MODEL_ARGUMENT,
+    target: str = typer.Argument(..., metavar="TARGET", help="A class (its index or label) or a "
+                                 "unit as LAYER:CHANNEL (e.g. blocks.4:17)."),
+    images: Path = typer.Option(..., "--images", metavar="FOLDER", help="A folder of images: "
+                                "files, or <label>/<file> (PNG, JPEG, WebP, BMP)."),
+    output: Path = typer.Option(Path("examples.png"), "-o", "--output", metavar="FILE",
+                                help="Where to write the contact sheet (PNG)."),
+    top_k: int = typer.Option(9, "--top-k", metavar="K", help="How many images to show."),
+    params: Path = PARAMS_OPTION,
+) -> None:
+    """The real images that excite a class or a unit most.
+
+    Its dataset examples in a folder of images, streamed in batches: a table and a contact
+    sheet (for a channel, the crop around its most excited position).
+    """
+    from featviz import validation
+    from stages.commands.examples import examples
+
+    def run() -> None:
+        validation.integer(top_k, "--top-k", 1, 1000)
+        examples(model, target, images, output, top_k, params)
+
+    _run(run)
+
+
 @app.command("models")
 def models_command() -> None:
     """List the registry's models, whether their weights are here, and the kinds of name."""
@@ -314,6 +341,36 @@ def building_blocks_command(model: str | None = MODEL_OPTION,
     from stages.building_blocks import STAGE, building_blocks
 
     _run(lambda: building_blocks(*_grid_point(STAGE, model, class_set, "--class-set"), params))
+
+
+@app.command("natural-examples", rich_help_panel=STAGES)
+def natural_examples_command(model: str | None = MODEL_OPTION,
+                             params: Path = PARAMS_OPTION) -> None:
+    """One pass of a grid model over its set of real images.
+
+    The set is the folder of images/ that params.yaml's natural.models names for the model.
+    Writes data/natural/<model>/: the top images of each grid class and unit (records and
+    thumbnails) and the reference of real images that the trust stage reads. Without --model,
+    the model of the DVC stage running.
+    """
+    from stages.common.outputs import dvc_matrix_item
+    from stages.natural_examples import STAGE, natural_examples
+
+    _run(lambda: natural_examples(model or dvc_matrix_item(STAGE), params))
+
+
+@app.command("trust", rich_help_panel=STAGES)
+def trust_command(model: str | None = MODEL_OPTION, params: Path = PARAMS_OPTION) -> None:
+    """Every class picture of a grid model measured against its real images.
+
+    Plausibility and the processing check (docs/natural-images.md), beside the real images'
+    own numbers. Writes data/trust/<model>.json and metrics/trust/<model>.json. Without
+    --model, the model of the DVC stage running.
+    """
+    from stages.common.outputs import dvc_matrix_item
+    from stages.trust import STAGE, trust_stage
+
+    _run(lambda: trust_stage(model or dvc_matrix_item(STAGE), params))
 
 
 @app.command("cross-evaluate", rich_help_panel=STAGES)

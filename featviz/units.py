@@ -89,6 +89,11 @@ class Unit:
     def score(self, activation: torch.Tensor, model: Classifier) -> torch.Tensor:
         raise NotImplementedError
 
+    def position_map(self, activation: torch.Tensor, model: Classifier) -> torch.Tensor | None:
+        """(n, H, W): what the unit reads at each position of a conv layer, whose largest entry
+        is where an image excites it most; None for a unit without positions."""
+        return None
+
     def check(self, activation: torch.Tensor, model: Classifier) -> None:
         """A clear error when the unit does not fit what its layer puts out."""
         layout = layout_of(activation)
@@ -153,6 +158,9 @@ class LayerUnit(OnLayer):
     def score(self, activation, model):
         return activation.pow(2).flatten(1).mean(dim=1)
 
+    def position_map(self, activation, model):
+        return activation.pow(2).mean(dim=1) if layout_of(activation) == CONV else None
+
 
 @dataclass(frozen=True)
 class Channel(OnLayer):
@@ -172,6 +180,9 @@ class Channel(OnLayer):
     def score(self, activation, model):
         channel = _index(self.channel, activation.shape[1], "channel", self)
         return activation[:, channel].mean(dim=(1, 2))
+
+    def position_map(self, activation, model):
+        return activation[:, _index(self.channel, activation.shape[1], "channel", self)]
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,15 @@ class Neuron(OnLayer):
         x = _index(width // 2 if self.x is None else self.x, width, "x", self)
         y = _index(height // 2 if self.y is None else self.y, height, "y", self)
         return activation[:, channel, y, x]
+
+    def position_map(self, activation, model):
+        """Its own position, wherever the image excites it."""
+        n, _, height, width = activation.shape
+        x = _index(width // 2 if self.x is None else self.x, width, "x", self)
+        y = _index(height // 2 if self.y is None else self.y, height, "y", self)
+        marked = torch.zeros(n, height, width, device=activation.device)
+        marked[:, y, x] = 1
+        return marked
 
 
 @dataclass(frozen=True)
@@ -248,6 +268,12 @@ class Direction(OnLayer):
             cosine = dot / (features.norm(dim=-1) * vector.norm() + 1e-8)
             dot = dot * cosine.clamp(min=0.1) ** self.cosine_power
         return dot.flatten(1).mean(dim=1)
+
+    def position_map(self, activation, model):
+        if layout_of(activation) != CONV:
+            return None
+        vector = torch.tensor(self.vector, dtype=activation.dtype, device=activation.device)
+        return activation.movedim(1, -1) @ vector
 
 
 def _token_score(activation: torch.Tensor, feature: int, token: int | str,

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from featviz.errors import InputError
 from featviz.optimize import check_batch
+from stages.common.natural_images import set_folder
 from stages.common.outputs import PARAMS_CHECKED, write_stage_outputs
 from stages.params.blocks import block_settings
 from stages.params.evaluation import evaluators
+from stages.params.natural import natural_settings
 from stages.params.reader import MODEL_FILES, Params, load_params, prefixed
 from stages.params.recipe import generate_settings
 from stages.params.units import unit_set, unit_settings
@@ -33,11 +35,18 @@ def check_params(params_path: Path) -> None:
     params = load_params(params_path)
     check_model_folder(MODEL_FILES)
     check_every_section(params)
+    for model, name in natural_settings(params).sets.items():
+        folder = set_folder(name)
+        if not folder.is_dir():
+            raise InputError(f"natural.models.{model}: {folder} is not a folder: put the "
+                             f"model's real images in {folder}/<label>/<file>")
+        check_model_folder(folder)
     write_stage_outputs("check-params", {PARAMS_CHECKED: CHECKED}, params.source)
 
 
 def check_model_folder(folder: Path) -> None:
-    """Every entry below ``folder`` is a folder or, links followed, a regular file."""
+    """Every entry below ``folder`` (models/, or a set of real images) is a folder or, links
+    followed, a regular file."""
     if not folder.is_dir():
         return
     for directory, folders, files in os.walk(folder):
@@ -46,7 +55,7 @@ def check_model_folder(folder: Path) -> None:
             if not (path.is_dir() or path.is_file()):
                 raise InputError(f"{path} is not a regular file (a pipe, socket, device or "
                                  "broken link): DVC would wait on it forever while hashing "
-                                 f"{folder}/ (docs/own-models.md); move it out of {folder}/")
+                                 f"{folder}/; move it out of {folder}/")
 
 
 def check_every_section(params: Params) -> None:

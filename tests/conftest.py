@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 # real weights is in the stage tier, as is one marked so (a subprocess, a full-size network); a
 # slow one runs the real DVC pipeline; every other one is a unit test (functions, files, tiny
 # random-weight networks).
-STAGE_FIXTURES = {"project", "lite0", "digit_models", "evaluated_once"}
+STAGE_FIXTURES = {"project", "lite0", "digit_models", "evaluated_once", "natural_project"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -43,11 +43,7 @@ def digit_models(tmp_path_factory) -> Path:
     (a python: factory with its state dict, an export: archive, a torchvision ResNet-18 with a
     10-class head, a TorchScript file), their labels, trained once per test session."""
     folder = tmp_path_factory.mktemp("digits")
-    spec = importlib.util.spec_from_file_location("digits_train",
-                                                  REPO / "examples/digits/train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    scores = module.make_models(folder / "models/digits")
+    scores = digits_training().make_models(folder / "models/digits")
     assert min(scores.values()) >= 0.9, scores
     return folder
 
@@ -157,3 +153,32 @@ def digits_project(project, digit_models) -> Path:
     shutil.copytree(digit_models / "models/digits", project / "models/digits")
     write_params(project, digits_params())
     return project
+
+
+def digits_training():
+    """examples/digits/train.py as a module."""
+    spec = importlib.util.spec_from_file_location("digits_train",
+                                                  REPO / "examples/digits/train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def natural_project(digits_project) -> Path:
+    """The digits project with scikit-learn's digits as digits_cnn's labelled natural set
+    (images/digits/<label>/<index>.png, as the example writes it), short recipes, and its
+    class pictures made (plain and augmented)."""
+    from typer.testing import CliRunner
+
+    from featviz.cli import app
+
+    digits_training().write_images(digits_project / "images/digits")
+    params = digits_params(**{"generate.steps": 16, "augmented.steps": 16, "generate.copies": 1})
+    params["natural"].update(models={"digits_cnn": "digits"}, top_k=3, per_class=20)
+    write_params(digits_project, params)
+    for variant in ("plain", "augmented"):
+        result = CliRunner().invoke(app, [f"generate-{variant}", "--model", "digits_cnn",
+                                          "--class-set", "digits"])
+        assert result.exit_code == 0, result.output
+    return digits_project

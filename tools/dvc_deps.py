@@ -28,8 +28,7 @@ DVC_YAML = REPO / "dvc.yaml"
 PACKAGES = ("featviz", "stages")
 DATA_FOLDERS = ("_data", "_templates")  # x.py reads its files from x_data/ or x_templates/
 STAGE = re.compile(r"^  (?P<name>[a-z0-9-]+):\s*$")
-DEPS = re.compile(r"^    deps:\s*$")
-ITEM = re.compile(r"^      - ")
+DEPS = re.compile(r"^(?P<indent>    |      )deps:\s*$")  # a stage's, or a foreach stage's (do:)
 
 
 def module_files(module: str) -> list[Path]:
@@ -103,6 +102,7 @@ def expected_deps() -> dict[str, list[str]]:
     stages = yaml.safe_load(DVC_YAML.read_text())["stages"]
     expected = {}
     for name, stage in stages.items():
+        stage = stage.get("do", stage)
         module = commands[stage["cmd"].split()[1]]
         code = sorted(str(path.relative_to(REPO)) for path in code_deps(module))
         expected[name] = [dep for dep in stage["deps"] if not is_code(dep)] + code
@@ -114,7 +114,7 @@ def differences() -> list[str]:
     stages = yaml.safe_load(DVC_YAML.read_text())["stages"]
     lines = []
     for name, deps in expected_deps().items():
-        listed = set(stages[name]["deps"])
+        listed = set(stages[name].get("do", stages[name])["deps"])
         missing, extra = sorted(set(deps) - listed), sorted(listed - set(deps))
         if missing or extra:
             lines.append(f"dvc.yaml stage {name}: missing {missing}, not imported {extra}")
@@ -124,17 +124,18 @@ def differences() -> list[str]:
 def rewrite() -> None:
     """dvc.yaml with every stage's deps list replaced by the expected one, the rest kept."""
     expected = expected_deps()
-    lines, stage, in_deps = [], None, False
+    lines, stage, item = [], None, None
     for line in DVC_YAML.read_text().splitlines(keepends=True):
-        if in_deps and ITEM.match(line):
+        if item and line.startswith(item):
             continue
-        in_deps = False
+        item = None
         found = STAGE.match(line)
         stage = found["name"] if found else stage
         lines.append(line)
-        if DEPS.match(line):
-            in_deps = True
-            lines += [f"      - {dep}\n" for dep in expected[stage]]
+        deps = DEPS.match(line)
+        if deps:
+            item = f"{deps['indent']}  - "
+            lines += [f"{item}{dep}\n" for dep in expected[stage]]
     DVC_YAML.write_text("".join(lines))
 
 

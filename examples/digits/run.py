@@ -1,6 +1,7 @@
 """The pipeline on your own models, for real: four digit classifiers (examples/digits/train.py
 trains them, if models/digits/ lacks them) added to params.yaml by `dvc exp run -S`, three of
-them in the grid and the TorchScript one held out, on the ten digits.
+them in the grid and the TorchScript one held out, on the ten digits; the grid models checked
+against the digits themselves as real images (images/digits/, written by train.py too).
 
     python examples/digits/run.py
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FOLDER = "models/digits"
+IMAGES = "images/digits"
 NORMALIZATION = {"input_size": 32, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
                  "labels": f"{FOLDER}/labels.txt"}
 MODELS = {
@@ -51,6 +53,7 @@ def overrides() -> list[str]:
             f"++class_sets.digits={value(DIGITS)}",
             f"grid.models={value(GRID)}", "grid.class_sets=[digits]",
             f"cross_evaluate.extra_evaluators={value(HELD_OUT)}",
+            f"natural.models={value({key: Path(IMAGES).name for key in GRID})}",
             *(f"{key}={value(entry)}" for key, entry in RECIPE.items())]
 
 
@@ -67,8 +70,9 @@ def value(item: object) -> str:
 
 
 def main() -> None:
-    if not (Path(FOLDER) / "traced.pt").is_file():
-        subprocess.run([sys.executable, str(HERE / "train.py"), "--output", FOLDER], check=True)
+    if not (Path(FOLDER) / "traced.pt").is_file() or not Path(IMAGES).is_dir():
+        subprocess.run([sys.executable, str(HERE / "train.py"), "--output", FOLDER,
+                        "--images", IMAGES], check=True)
     command = ["dvc", "exp", "run", *(word for value in overrides() for word in ("-S", value))]
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True)

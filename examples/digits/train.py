@@ -14,7 +14,10 @@ The digits are 8 x 8 grey images (1,797 of them, inside scikit-learn, offline); 
 them as 32 x 32 RGB in [0, 1], normalized by mean and std 0.5. Seeded: the same run gives the
 same models on one machine. About a minute on a 2-core CPU.
 
-    python examples/digits/train.py [--output models/digits]
+With ``--images``, it also writes the digits as a labelled set of real images, the models'
+natural set (docs/natural-images.md): ``<images>/<label>/<index>.png``, 32 x 32.
+
+    python examples/digits/train.py [--output models/digits] [--images images/digits]
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
+from PIL import Image
 from safetensors.torch import save_file
 from sklearn.datasets import load_digits
 from torch import nn
@@ -146,12 +151,25 @@ def make_models(output: Path) -> dict[str, float]:
     return scores
 
 
+def write_images(folder: Path) -> int:
+    """Every digit as a 32 x 32 PNG in ``folder/<label>/``; how many."""
+    images, labels = digits()
+    for index, (image, label) in enumerate(zip(images, labels.tolist())):
+        (folder / LABELS[label]).mkdir(parents=True, exist_ok=True)
+        array = (image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+        Image.fromarray(np.ascontiguousarray(array)).save(folder / LABELS[label] / f"{index}.png")
+    return len(labels)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Path("models/digits"))
+    parser.add_argument("--images", type=Path, help="also write the digits as images here")
     args = parser.parse_args()
     for name, score in make_models(args.output).items():
         print(f"{name}: {100 * score:.1f}% of the held-out digits")
+    if args.images:
+        print(f"{write_images(args.images)} digits written to {args.images}")
 
 
 if __name__ == "__main__":

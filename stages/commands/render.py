@@ -28,18 +28,16 @@ def render(model_name: str, target: str, output: Path, variant: str, steps: int 
     """Optimize ``target`` of the model and write the image to ``output``."""
     check_writable(output)
     model = load_model(named_model(model_name, params_path))
-    unit = UNIT_TARGET.fullmatch(target)
-    recipe = RECIPES["units" if unit else variant]
+    parsed = parse_target(target, model.class_names)
+    recipe = RECIPES["units" if isinstance(parsed, Channel) else variant]
     changes = {"seed": seed, **({"steps": steps} if steps else {}),
                **({"image_size": size} if size else {})}
     config = dataclasses.replace(recipe.config, **changes)
-    if unit:
-        channel = Channel(unit["layer"], int(unit["channel"]))
-        result = optimize_units(model, [channel], recipe.augmentation, config)
-        what = channel.name
+    if isinstance(parsed, Channel):
+        result = optimize_units(model, [parsed], recipe.augmentation, config)
+        what = parsed.name
     else:
-        index = resolve_classes([int(target) if CLASS_INDEX.fullmatch(target) else target],
-                                model.class_names)[0]
+        index = parsed
         result = optimize(model, [index], recipe.objective, recipe.augmentation, config)
         what = f"class {index} ({model.class_names[index]}), p(target) " \
                f"{result.targets[0].p_target:.2f}"
@@ -48,6 +46,14 @@ def render(model_name: str, target: str, output: Path, variant: str, steps: int 
     except OSError as error:
         raise InputError(f"--output {output} cannot be written: {error.strerror}") from None
     print(f"{output}: {what}, {result.targets[0].steps} steps", file=sys.stderr)
+
+
+def parse_target(target: str, labels: list[str]) -> int | Channel:
+    """A class index (from an index or a label) or a channel (``layer:channel``)."""
+    unit = UNIT_TARGET.fullmatch(target)
+    if unit:
+        return Channel(unit["layer"], int(unit["channel"]))
+    return resolve_classes([int(target) if CLASS_INDEX.fullmatch(target) else target], labels)[0]
 
 
 def check_writable(output: Path) -> None:

@@ -46,6 +46,11 @@ LOCKS = Path("data/.featviz-locks")
 TEMPORARY_PREFIX = ".featviz-tmp-"
 MAX_SLUG = 64  # characters of a label in a file name
 MODEL_FINGERPRINTS = Path("data/model_files")
+# per model: its dataset examples and the reference of real images; every picture's trust
+# numbers (in data/generate, which the report depends on, whether the stages run or not)
+NATURAL = GENERATE_RECORDS / "natural"
+TRUST = GENERATE_RECORDS / "trust"
+TRUST_METRICS = Path("metrics/trust")
 DVC_STAGE = "DVC_STAGE"  # DVC names the stage it runs in this variable of the command's
 
 # What a stage writes to one path: text, bytes, or a folder holding exactly these files
@@ -137,6 +142,16 @@ def block_outputs(model: str, class_set: str, check: bool = True) -> BlockOutput
     if check:
         check_writable([outputs.pictures, outputs.attributions, outputs.records, outputs.metrics])
     return outputs
+
+
+def natural_dir(model: str) -> Path:
+    return inside_output_roots(NATURAL / model)
+
+
+def trust_paths(model: str) -> tuple[Path, Path]:
+    """The trust stage's record of every picture, and its metrics."""
+    return (inside_output_roots(TRUST / f"{model}.json"),
+            inside_output_roots(TRUST_METRICS / f"{model}.json"))
 
 
 def model_fingerprint_path(model: str) -> Path:

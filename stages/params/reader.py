@@ -27,7 +27,7 @@ from stages.common.bounded_reads import read_bounded
 from stages.params.yaml_file import GRID_LISTS, ParamsFile, check_keys, read_params_file
 
 SECTIONS = ("models", "class_sets", "unit_sets", "grid", "generate", "plain", "augmented",
-            "units", "cross_evaluate", "building_blocks")
+            "units", "cross_evaluate", "building_blocks", "natural")
 OPTIONAL_GRID_LISTS = ("unit_sets", "block_sets")  # may be empty: off
 MODEL_KEYS = ("name", "weights", "view_size", "num_classes", "labels", "input_size", "mean",
               "std", "residual_branches")
