@@ -106,11 +106,16 @@ def render_command(
     steps: int = typer.Option(0, "--steps", metavar="N", help="Steps; 0: the recipe's."),
     size: int = typer.Option(0, "--size", metavar="N", help="Image side; 0: the recipe's (256)."),
     seed: int = typer.Option(0, "--seed", metavar="N", help="The random seed."),
+    start: Path | None = typer.Option(None, "--from", metavar="IMAGE", help="Start from this "
+                                      "real image (PNG, JPEG, WebP, BMP) and accentuate the "
+                                      "target in it, changing it as little as it takes."),
     params: Path = PARAMS_OPTION,
 ) -> None:
     """One picture of a class or a unit, the pipeline's recipe.
 
-    The recipes are featviz.recipes' (params.yaml's defaults); writes a PNG.
+    The recipes are featviz.recipes' (params.yaml's defaults); writes a PNG. With --from, the
+    real image's centre square at the model's input size, accentuated for the target
+    (featviz.accentuate; --variant and --size do not apply).
     """
     from featviz import validation
     from stages.commands.render import render
@@ -120,7 +125,7 @@ def render_command(
         validation.integer(steps, "--steps", 0, 100_000)
         validation.integer(size, "--size", 0, 1024)
         validation.integer(seed, "--seed", 0, validation.MAX_SEED)
-        render(model, target, output, variant, steps or None, size or None, seed, params)
+        render(model, target, output, variant, steps or None, size or None, seed, params, start)
 
     _run(run)
 
@@ -371,6 +376,22 @@ def trust_command(model: str | None = MODEL_OPTION, params: Path = PARAMS_OPTION
     from stages.trust import STAGE, trust_stage
 
     _run(lambda: trust_stage(model or dvc_matrix_item(STAGE), params))
+
+
+@app.command("accentuate", rich_help_panel=STAGES)
+def accentuate_command(model: str | None = MODEL_OPTION, params: Path = PARAMS_OPTION) -> None:
+    """Each grid class's top real image accentuated for the class, and cross-evaluated.
+
+    For a model of params.yaml's natural.accentuated: its top real image per class (from the
+    natural-examples stage) changed as little as it takes for the class to fire, scored before
+    and after by every model of its labels. Writes data/generated/accentuated/<model>/,
+    data/generate/accentuated/<model>.json and metrics/accentuated/<model>.json. Without
+    --model, the model of the DVC stage running.
+    """
+    from stages.accentuate import STAGE, accentuate_stage
+    from stages.common.outputs import dvc_matrix_item
+
+    _run(lambda: accentuate_stage(model or dvc_matrix_item(STAGE), params))
 
 
 @app.command("cross-evaluate", rich_help_panel=STAGES)

@@ -31,6 +31,7 @@ COLOR_CORRELATION_SVD_SQRT = torch.tensor(
 # Scaled so that no decorrelated channel's color vector is longer than 1.
 COLOR_CORRELATION = COLOR_CORRELATION_SVD_SQRT / COLOR_CORRELATION_SVD_SQRT.norm(dim=0).max()
 STD_EPSILON = 1e-8
+RENDER_MARGIN = 1e-3  # how far inside [0, 1] a real image is kept to be rendered from
 
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
@@ -86,6 +87,20 @@ class FourierImage(ImageTensors):
         spectrum = torch.view_as_complex(self.spectrum) * self.scale
         image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho")
         return _decorrelated_to_rgb(image * self.output_scale)
+
+    @classmethod
+    def of(cls, images: torch.Tensor, decay: float = 1.0) -> FourierImage:
+        """The spectrum that renders ``images`` ((n, 3, S, S) in [0, 1], kept a little inside
+        so that the sigmoid can be inverted): an optimization that starts from real images."""
+        n, _, size, _ = images.shape
+        fourier = cls(n, size, torch.Generator().manual_seed(0), decay).to(images.device)
+        squashed = torch.logit(images.float().clamp(RENDER_MARGIN, 1 - RENDER_MARGIN))
+        mixed = torch.einsum("ndhw,cd->nchw", squashed,
+                             torch.linalg.inv(COLOR_CORRELATION).to(images))
+        spectrum = torch.fft.rfft2(mixed / cls.output_scale, norm="ortho") / fourier.scale
+        with torch.no_grad():
+            fourier.spectrum.copy_(torch.view_as_real(spectrum))
+        return fourier
 
 
 class MacoImage(ImageTensors):

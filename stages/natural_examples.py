@@ -10,20 +10,20 @@ nothing else.
 
 from __future__ import annotations
 
-import io
 import sys
 import time
 from pathlib import Path
 
-from PIL import Image
 from safetensors.torch import save
 
 from featviz.errors import InputError
 from featviz.exemplars import Example
 from featviz.models.loading import load_model
 from featviz.natural import NaturalEvidence, natural_pass
+from featviz.transforms import center_view
 from featviz.trust import sites
 from featviz.units import Unit
+from stages.common.images import png_bytes
 from stages.common.natural_images import (
     NaturalFile,
     batches,
@@ -47,6 +47,7 @@ from stages.params.units import unit_set
 STAGE = "natural-examples"
 THUMBNAIL = 96  # pixels of a thumbnail's side
 EXAMPLES, REFERENCE = "examples.json", "reference.safetensors"
+TOP = "top"  # each class's top real image at the model's input size, which accentuate reads
 
 
 def natural_examples(model_key: str, params_path: Path) -> None:
@@ -120,6 +121,9 @@ def records(params: Params, model_key: str, folder: Path, files: list[NaturalFil
         stem = image_filename(target, labels).removesuffix(".png")
         class_entries[stem] = {"class": target, "name": labels[target],
                                "examples": entries(examples, f"classes/{stem}")}
+        if examples:
+            thumbnails[f"{TOP}/{stem}.png"] = png_bytes(
+                read_natural_image(folder / files[examples[0].image].path, size))
     unit_entries = {
         key: {unit.stem(i): {"unit": unit.name,
                              "examples": entries(examples, f"units/{key}/{unit.stem(i)}")}
@@ -141,11 +145,7 @@ def thumbnail_png(path: Path, size: int, box: tuple[int, int, int, int] | None) 
     if box is not None:
         left, top, right, bottom = box
         image = image[:, top:bottom, left:right]
-    array = (image.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
-    picture = Image.fromarray(array).resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png_bytes(center_view(image[None], THUMBNAIL)[0])
 
 
 def reference_bytes(evidence: NaturalEvidence) -> bytes:

@@ -46,6 +46,7 @@ from stages.common.tables import (
     space_tables,
 )
 from stages.params.evaluation import evaluators
+from stages.report_natural import natural_sections
 from stages.params.reader import Params, load_params
 from stages.params.recipe import generate_settings
 from stages.params.units import UNITS, unit_set, unit_settings
@@ -283,6 +284,7 @@ def render_html(params: Params, summary: dict, scores: pd.DataFrame,
         optimization=optimization(records),
         units=unit_rows(params, units),
         blocks=block_layers(params, blocks),
+        natural=natural_sections(params),
         run=run_rows(params, records),
         settings=setting_rows(params))
 

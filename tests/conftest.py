@@ -41,9 +41,12 @@ def lite0():
 def digit_models(tmp_path_factory) -> Path:
     """A folder holding models/digits/: four digit classifiers trained by the example script
     (a python: factory with its state dict, an export: archive, a torchvision ResNet-18 with a
-    10-class head, a TorchScript file), their labels, trained once per test session."""
+    10-class head, a TorchScript file), their labels, trained once per test session; and
+    images/digits/, the digits as the example writes them as a natural set."""
     folder = tmp_path_factory.mktemp("digits")
-    scores = digits_training().make_models(folder / "models/digits")
+    training = digits_training()
+    scores = training.make_models(folder / "models/digits")
+    training.write_images(folder / "images/digits")
     assert min(scores.values()) >= 0.9, scores
     return folder
 
@@ -138,6 +141,8 @@ def digits_params(**recipe_changes) -> dict:
     params["grid"] = {"models": list(example.GRID), "class_sets": ["digits"], "unit_sets": [],
                       "block_sets": []}
     params["cross_evaluate"]["extra_evaluators"] = list(example.HELD_OUT)
+    params["natural"]["models"] = {key: Path(example.IMAGES).name for key in example.GRID}
+    params["natural"]["accentuated"] = list(example.GRID)
     for key, value in {**example.RECIPE, **recipe_changes}.items():
         *parents, leaf = key.split(".")
         section = params
@@ -149,8 +154,10 @@ def digits_params(**recipe_changes) -> dict:
 
 @pytest.fixture
 def digits_project(project, digit_models) -> Path:
-    """The project with the trained digit models in models/digits/ and the example's params."""
+    """The project with the trained digit models in models/digits/, the digits as their
+    natural set in images/digits/ and the example's params."""
     shutil.copytree(digit_models / "models/digits", project / "models/digits")
+    shutil.copytree(digit_models / "images/digits", project / "images/digits")
     write_params(project, digits_params())
     return project
 
@@ -173,9 +180,9 @@ def natural_project(digits_project) -> Path:
 
     from featviz.cli import app
 
-    digits_training().write_images(digits_project / "images/digits")
     params = digits_params(**{"generate.steps": 16, "augmented.steps": 16, "generate.copies": 1})
-    params["natural"].update(models={"digits_cnn": "digits"}, top_k=3, per_class=20)
+    params["natural"].update(models={"digits_cnn": "digits"}, accentuated=[], top_k=3,
+                             per_class=20)
     write_params(digits_project, params)
     for variant in ("plain", "augmented"):
         result = CliRunner().invoke(app, [f"generate-{variant}", "--model", "digits_cnn",

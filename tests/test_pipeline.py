@@ -190,6 +190,16 @@ def test_own_models_run_end_to_end_and_a_new_weights_file_reruns_only_its_model(
         for model in ("digits_cnn", "digits_wide", "digits_resnet"):  # the ResNet is the hardest
             assert summary[variant][model][model]["top1"] >= 0.85, (variant, model)
         assert summary[variant]["transfer_top1"] > 0.2  # far above chance (0.1)
+    for model in ("digits_cnn", "digits_wide", "digits_resnet"):
+        trust = json.loads((project / f"metrics/trust/{model}.json").read_text())
+        assert trust["natural"]["plausibility"] > 0.9, model
+        assert trust["plain"]["pictures"] == 10, model
+        accentuated = json.loads((project / f"metrics/accentuated/{model}.json").read_text())
+        assert accentuated["self"]["top1_after"] >= accentuated["self"]["top1_before"], model
+    page = (project / "data/report/index.html").read_text()
+    assert "<h3>digits_resnet on images/digits</h3>" in page
+    assert page.count("alt='7 seven, accentuated'") == 3
+    assert page.count("plausibility ") >= 3 * 2 * 10
     assert dvc_status(project) == set()
 
     weights = project / "models/digits/cnn.safetensors"
@@ -201,4 +211,6 @@ def test_own_models_run_end_to_end_and_a_new_weights_file_reruns_only_its_model(
     assert dvc_status(project) == fingerprints
     assert stages_run(run("dvc", "repro", cwd=project)) == {
         *fingerprints, "generate-plain@digits_cnn-digits", "generate-augmented@digits_cnn-digits",
-        "cross-evaluate", "report"}
+        "natural-examples@digits_cnn", "trust@digits_cnn", "cross-evaluate", "report",
+        # every model of the digits' labels scores the accentuated images: all three rerun
+        "accentuate@digits_cnn", "accentuate@digits_wide", "accentuate@digits_resnet"}

@@ -1,7 +1,8 @@
 """The pipeline on your own models, for real: four digit classifiers (examples/digits/train.py
 trains them, if models/digits/ lacks them) added to params.yaml by `dvc exp run -S`, three of
 them in the grid and the TorchScript one held out, on the ten digits; the grid models checked
-against the digits themselves as real images (images/digits/, written by train.py too).
+against the digits themselves as real images (images/digits/, written by train.py too), each
+class's top real digit accentuated.
 
     python examples/digits/run.py
 
@@ -54,6 +55,7 @@ def overrides() -> list[str]:
             f"grid.models={value(GRID)}", "grid.class_sets=[digits]",
             f"cross_evaluate.extra_evaluators={value(HELD_OUT)}",
             f"natural.models={value({key: Path(IMAGES).name for key in GRID})}",
+            f"natural.accentuated={value(GRID)}",
             *(f"{key}={value(entry)}" for key, entry in RECIPE.items())]
 
 

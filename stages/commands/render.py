@@ -1,6 +1,7 @@
 """`featviz render`: one picture without the pipeline. A class (its index or label) or a unit
 (``layer:channel``, as Lucent writes ``mixed4a:476``) of a model (a key of params.yaml's models
-or a registry name), optimized with the pipeline's recipe (featviz.recipes), saved as a PNG."""
+or a registry name), optimized with the pipeline's recipe (featviz.recipes), saved as a PNG; or,
+``--from`` a real image, that image accentuated for the target (featviz.accentuate)."""
 
 from __future__ import annotations
 
@@ -10,25 +11,32 @@ import sys
 import tempfile
 from pathlib import Path
 
+from featviz.accentuate import AccentuationConfig, accentuate
 from featviz.errors import InputError
 from featviz.labels import resolve_classes
+from featviz.models.classifier import Classifier
 from featviz.models.loading import load_model
 from featviz.optimize import optimize
 from featviz.pictures import save_png
 from featviz.recipes import RECIPES
 from featviz.units import Channel, optimize_units
 from stages.commands.lookup import named_model
+from stages.common.natural_images import read_natural_image
 
 UNIT_TARGET = re.compile(r"(?P<layer>[A-Za-z0-9_.]+):(?P<channel>[0-9]+)")
 CLASS_INDEX = re.compile(r"[0-9]+")  # ASCII digits: str.isdigit() also takes '²' and '٢'
 
 
 def render(model_name: str, target: str, output: Path, variant: str, steps: int | None,
-           size: int | None, seed: int, params_path: Path) -> None:
-    """Optimize ``target`` of the model and write the image to ``output``."""
+           size: int | None, seed: int, params_path: Path, start: Path | None = None) -> None:
+    """Optimize ``target`` of the model (from the real image ``start``, if given) and write the
+    image to ``output``."""
     check_writable(output)
     model = load_model(named_model(model_name, params_path))
     parsed = parse_target(target, model.class_names)
+    if start is not None:
+        accentuated(model, parsed, start, output, steps, seed)
+        return
     recipe = RECIPES["units" if isinstance(parsed, Channel) else variant]
     changes = {"seed": seed, **({"steps": steps} if steps else {}),
                **({"image_size": size} if size else {})}
@@ -37,15 +45,31 @@ def render(model_name: str, target: str, output: Path, variant: str, steps: int 
         result = optimize_units(model, [parsed], recipe.augmentation, config)
         what = parsed.name
     else:
-        index = parsed
-        result = optimize(model, [index], recipe.objective, recipe.augmentation, config)
-        what = f"class {index} ({model.class_names[index]}), p(target) " \
+        result = optimize(model, [parsed], recipe.objective, recipe.augmentation, config)
+        what = f"class {parsed} ({model.class_names[parsed]}), p(target) " \
                f"{result.targets[0].p_target:.2f}"
+    _save(result.targets[0].image, output)
+    print(f"{output}: {what}, {result.targets[0].steps} steps", file=sys.stderr)
+
+
+def accentuated(model: Classifier, target: int | Channel, start: Path, output: Path,
+                steps: int | None, seed: int) -> None:
+    image = read_natural_image(start, model.input_size)
+    config = AccentuationConfig(seed=seed, **({"steps": steps} if steps else {}))
+    result = accentuate(model, image, target, config)
+    _save(result.image, output)
+    what = target.name if isinstance(target, Channel) else \
+        f"class {target} ({model.class_names[target]})"
+    print(f"{output}: {start} accentuated for {what}: {result.before:.3g} -> {result.after:.3g}, "
+          f"pixels changed by {result.pixel_change:.3f} on average, {result.layer} kept within "
+          f"{result.distance:.2f} of the original (relative squared distance)", file=sys.stderr)
+
+
+def _save(image, output: Path) -> None:
     try:
-        save_png(result.targets[0].image, output)
+        save_png(image, output)
     except OSError as error:
         raise InputError(f"--output {output} cannot be written: {error.strerror}") from None
-    print(f"{output}: {what}, {result.targets[0].steps} steps", file=sys.stderr)
 
 
 def parse_target(target: str, labels: list[str]) -> int | Channel:

@@ -51,6 +51,8 @@ MODEL_FINGERPRINTS = Path("data/model_files")
 NATURAL = GENERATE_RECORDS / "natural"
 TRUST = GENERATE_RECORDS / "trust"
 TRUST_METRICS = Path("metrics/trust")
+ACCENTUATED = "accentuated"  # beside the variants' folders in data/generated, data/generate
+ACCENTUATED_METRICS = Path("metrics/accentuated")
 DVC_STAGE = "DVC_STAGE"  # DVC names the stage it runs in this variable of the command's
 
 # What a stage writes to one path: text, bytes, or a folder holding exactly these files
@@ -152,6 +154,13 @@ def trust_paths(model: str) -> tuple[Path, Path]:
     """The trust stage's record of every picture, and its metrics."""
     return (inside_output_roots(TRUST / f"{model}.json"),
             inside_output_roots(TRUST_METRICS / f"{model}.json"))
+
+
+def accentuated_paths(model: str) -> tuple[Path, Path, Path]:
+    """The accentuate stage's images, its record of each and its metrics."""
+    return (inside_output_roots(GENERATED / ACCENTUATED / model),
+            inside_output_roots(GENERATE_RECORDS / ACCENTUATED / f"{model}.json"),
+            inside_output_roots(ACCENTUATED_METRICS / f"{model}.json"))
 
 
 def model_fingerprint_path(model: str) -> Path:

@@ -5,6 +5,9 @@
 set). ``top_k`` dataset examples are kept per class and unit; ``per_class`` real images per
 class make the reference that the trust numbers compare with; ``depth_layers`` layers across
 the depth, besides the penultimate features and the logits, make the processing check's curve.
+``accentuated`` lists the models (each with a set) whose top real image per class is
+accentuated for the class (``featviz.accentuate``, ``accentuation_steps`` steps,
+``accentuation_weight`` on the representation penalty) and cross-evaluated.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from featviz import validation
+from featviz.accentuate import MAX_STEPS, MAX_WEIGHT, AccentuationConfig
 from featviz.errors import InputError
 from featviz.exemplars import MAX_K
 from featviz.natural import MAX_PER_CLASS
 from featviz.trust import MAX_DEPTH_LAYERS
 from featviz.validation import quoted
-from stages.params.reader import Params, check_section_keys
+from stages.params.reader import Params, check_section_keys, first_repeated, prefixed
 
 SECTION = "natural"
-KEYS = ("models", "top_k", "per_class", "depth_layers")
+KEYS = ("models", "top_k", "per_class", "depth_layers", "accentuated", "accentuation_steps",
+        "accentuation_weight")
 MAX_SET_NAME = 64
 
 
@@ -30,6 +35,8 @@ class NaturalSettings:
     top_k: int
     per_class: int
     depth_layers: int
+    accentuated: list[str]  # models whose top real image per class is accentuated
+    accentuation: AccentuationConfig
 
 
 def natural_settings(params: Params) -> NaturalSettings:
@@ -49,7 +56,29 @@ def natural_settings(params: Params) -> NaturalSettings:
         validation.integer(section["top_k"], f"{SECTION}.top_k", 1, MAX_K),
         validation.integer(section["per_class"], f"{SECTION}.per_class", 2, MAX_PER_CLASS),
         validation.integer(section["depth_layers"], f"{SECTION}.depth_layers", 0,
-                           MAX_DEPTH_LAYERS))
+                           MAX_DEPTH_LAYERS),
+        _accentuated(section["accentuated"], models),
+        prefixed(SECTION, lambda: AccentuationConfig(
+            steps=validation.integer(section["accentuation_steps"], "accentuation_steps", 1,
+                                     MAX_STEPS),
+            weight=validation.number(section["accentuation_weight"], "accentuation_weight", 0,
+                                     MAX_WEIGHT))))
+
+
+def _accentuated(value: object, sets: dict) -> list[str]:
+    where = f"{SECTION}.accentuated"
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{where} must be a list of model keys of {SECTION}.models, got "
+                         f"{quoted(value)}")
+    for key in value:
+        if key not in sets:
+            raise InputError(f"{where}: {quoted(key)} has no set of real images in "
+                             f"{SECTION}.models: use one of {', '.join(sets) or 'none'}")
+    if len(set(value)) != len(value):
+        raise InputError(f"{where} lists {quoted(first_repeated(value))} twice")
+    return list(value)
 
 
 def set_name(value: object, where: str) -> str:

@@ -63,3 +63,18 @@ def test_a_class_index_is_ascii_digits_only(tmp_path, monkeypatch, target):
     assert result.exit_code == 2, result.output
     assert f"no class is labelled '{target}'" in result.output
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_photo_accentuated_for_a_class_raises_it(tmp_path, monkeypatch, lite0):
+    from PIL import Image
+    from skimage import data
+
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(data.chelsea()).save(tmp_path / "cat.jpg")
+    result = render("golden retriever", "--from", "cat.jpg", "-o", "dog.png", "--steps", "6")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if "accentuated" in line)
+    before, after = (float(value) for value in
+                     line.split("retriever): ")[1].split(",")[0].split(" -> "))
+    assert after > before
+    assert read_image(tmp_path / "dog.png").shape == (3, lite0.input_size, lite0.input_size)
