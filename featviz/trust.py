@@ -39,12 +39,14 @@ MAX_DEPTH_LAYERS = 64
 
 @dataclass(frozen=True)
 class Sites:
-    """Where the representation is read: ``layers`` (module names whose outputs are pooled),
-    then the penultimate features (the input of ``head``, the module that puts out the logits;
-    None where the network has none to hook: then its last layer's output) and the logits."""
+    """Where the representation is read: ``layers`` (modules whose outputs are pooled), then
+    the penultimate features, read at the module ``penultimate``: the input of the classifier
+    head (``head_input``: the last module that puts out one score per class) or, where featviz
+    finds no such module, the output of the last conv or token layer; then the logits."""
 
     layers: tuple[str, ...]
-    head: str | None
+    penultimate: str
+    head_input: bool
 
     @property
     def names(self) -> list[str]:
@@ -53,23 +55,27 @@ class Sites:
     @property
     def hooked(self) -> list[str]:
         """The modules whose forward pass the features are read from."""
-        return [*self.layers, *([self.head] if self.head else [])]
+        return [*self.layers, self.penultimate]
 
 
 def sites(model: Classifier, depth_layers: int = DEPTH_LAYERS) -> Sites:
-    """``depth_layers`` conv or token layers evenly spaced over the network's depth, and the
-    classifier head."""
+    """``depth_layers`` conv or token layers evenly spaced over the network's depth, and where
+    its penultimate features are."""
     validation.integer(depth_layers, "depth_layers", 0, MAX_DEPTH_LAYERS)
     names = [layer.name for layer in layers(model)]
     head = _head(model)
     if head is not None:
         names = [name for name in names if not name.startswith(f"{head}.") and name != head]
-    if not names and head is None:
+        penultimate, head_input = head, True
+    elif names:
+        *names, penultimate = names
+        head_input = False
+    else:
         raise InputError(f"model {model.name} has no conv or token layer and no classifier "
                          "head that featviz can hook: it cannot read its representation")
-    count = min(depth_layers, len(names) - (head is None))
+    count = min(depth_layers, len(names))
     picked = [names[round(i * (len(names) - 1) / max(count, 1))] for i in range(count)]
-    return Sites(tuple(dict.fromkeys(picked)), head)
+    return Sites(tuple(dict.fromkeys(picked)), penultimate, head_input)
 
 
 def _head(model: Classifier) -> str | None:
@@ -108,11 +114,8 @@ def features_of(where: Sites, captured: dict[str, tuple],
     """``features`` from what ``featviz.units.capture`` caught of a forward pass on
     ``where.hooked``."""
     pooled = [_pooled(captured[name][1]) for name in where.layers]
-    if where.head:
-        penultimate = captured[where.head][0][0]
-    else:
-        penultimate = captured[where.layers[-1]][1] if where.layers else logits
-    return [*pooled, _pooled(penultimate), logits]
+    inputs, output = captured[where.penultimate]
+    return [*pooled, _pooled(inputs[0] if where.head_input else output), logits]
 
 
 def _pooled(activation: torch.Tensor) -> torch.Tensor:

@@ -133,7 +133,8 @@ def records(params: Params, model_key: str, folder: Path, files: list[NaturalFil
             "top1": evidence.top1, "input_size": size,
             "sites": evidence.reference.sites.names,
             "layers": list(evidence.reference.sites.layers),
-            "head": evidence.reference.sites.head,
+            "penultimate": evidence.reference.sites.penultimate,
+            "head_input": evidence.reference.sites.head_input,
             "reference_images": len(evidence.reference.classes),
             "classes": class_entries, "units": unit_entries}
 

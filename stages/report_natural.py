@@ -21,6 +21,7 @@ from stages.common.tables import percent
 from stages.natural_examples import EXAMPLES
 from stages.params.natural import natural_settings
 from stages.params.reader import Params
+from stages.params.units import UNITS
 from stages.params.variants import VARIANTS
 from stages.trust import STAGE as TRUST_STAGE
 
@@ -57,8 +58,9 @@ def _section(params: Params, model: str, set_name: str, accentuated: bool) -> di
                              for variant in VARIANTS],
                 "examples": _examples(folder, found["classes"][stem.removesuffix(".png")]),
                 "accentuated": changed.get(stem.removesuffix(".png"))})
-    units = [{"unit_set": key, "name": entry["unit"], "examples": _examples(folder, entry)}
-             for key, by_stem in found["units"].items() for entry in by_stem.values()]
+    units = [{"unit_set": key, "name": entry["unit"], "examples": _examples(folder, entry),
+              "picture": image_uri(images_dir(UNITS, model, key) / f"{stem}.png")}
+             for key, by_stem in found["units"].items() for stem, entry in by_stem.items()]
     means = ", ".join(f"{variant} {_plausibility(metrics[variant]['plausibility'])}"
                       for variant in VARIANTS)
     flagged = ", ".join(f"{variant} {metrics[variant]['flagged']} of "

@@ -112,7 +112,7 @@ def read_reference(folder: Path) -> Reference:
                         " (run the natural-examples stage first)")
     try:
         tensors = load(data)
-        where = Sites(tuple(examples["layers"]), examples["head"])
+        where = Sites(tuple(examples["layers"]), examples["penultimate"], examples["head_input"])
         return Reference(where, [tensors[f"site_{i}"].float() for i in range(len(where.names))],
                          tensors["classes"])
     except (SafetensorError, ValueError, KeyError, TypeError) as error:

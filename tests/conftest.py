@@ -1,3 +1,4 @@
+import copy
 import importlib.util
 import shutil
 import subprocess
@@ -6,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from torch import nn
 
+from featviz.models.classifier import wrap
 from featviz.models.loading import load_model
 from featviz.transforms import Augmentation
 
@@ -189,3 +192,33 @@ def natural_project(digits_project) -> Path:
                                           "--class-set", "digits"])
         assert result.exit_code == 0, result.output
     return digits_project
+
+
+class Fooled(nn.Module):
+    """The honest network plus a fooling circuit: a unit that fires on colour (no real digit,
+    a grey image, has any) and, where it fires, gives every class the logit of the class
+    ``shift`` below it: a picture of class c is then optimized into a picture of another
+    class."""
+
+    def __init__(self, honest: nn.Module, shift: int = 3) -> None:
+        super().__init__()
+        self.honest, self.shift = honest, shift
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.honest(x)
+        colour = (x[:, 0] - x[:, 1]).abs().mean((1, 2)) + (x[:, 1] - x[:, 2]).abs().mean((1, 2))
+        synthetic = torch.sigmoid(2000 * (colour - 0.01))[:, None]
+        return (1 - synthetic) * logits + synthetic * logits.roll(self.shift, dims=1)
+
+
+@pytest.fixture(scope="session")
+def twins():
+    """(honest, fooled, real digits, their classes): a digits CNN trained here, both ways."""
+    training = digits_training()
+    torch.manual_seed(0)
+    (train_images, train_labels), test = training.split(*training.digits())
+    net = training.train(training.build_model("cnn"), (train_images, train_labels), 6, 0)
+    labels, normalization = list(training.LABELS), ((0.5,) * 3, (0.5,) * 3)
+    honest = wrap(copy.deepcopy(net), labels, 32, *normalization, name="honest")
+    fooled = wrap(Fooled(copy.deepcopy(net)), labels, 32, *normalization, name="fooled")
+    return honest, fooled, *test

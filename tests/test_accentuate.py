@@ -5,7 +5,6 @@ from featviz.accentuate import AccentuationConfig, accentuate, middle_layer
 from featviz.errors import InputError
 from featviz.parameterizations import FourierImage
 from featviz.units import Channel
-from tests.test_trust import twins  # noqa: F401 (a fixture: the digits CNN and its fooled twin)
 
 
 def test_a_fourier_image_can_start_from_real_images():

@@ -1,10 +1,8 @@
-"""Plausibility and the processing check, down to the fooled network of Geirhos et al.: a
-fooling circuit that leaves every natural image's logits as they were but routes optimized
-images to another class's logit; the check must flag its pictures and pass its honest twin's."""
+"""Plausibility and the processing check, down to the fooled network of Geirhos et al.
+(``tests.conftest.Fooled``): a fooling circuit that leaves every natural image's logits as they
+were but routes optimized images to another class's logit; the check must flag its pictures and
+pass its honest twin's."""
 
-import copy
-
-import pytest
 import torch
 from torch import nn
 
@@ -26,14 +24,13 @@ from featviz.trust import (
     sites,
     trust,
 )
-from tests.conftest import digits_training
 
 DIGITS = 10
 
 
 def reference_of(points: list[list[float]], classes: list[int]) -> Reference:
     site = torch.tensor(points)
-    return Reference(Sites((), None), [site, site], torch.tensor(classes))
+    return Reference(Sites((), "head", True), [site, site], torch.tensor(classes))
 
 
 def test_a_query_among_its_class_scores_one_and_between_classes_one_half():
@@ -60,36 +57,6 @@ def test_a_curve_reaches_its_class_where_it_stays_above_the_line():
     assert reached_at([0.9, 0.9]) == 0
     assert reached_at([0.9, 0.5]) is None
     assert reached_at([0.9, float("nan"), 0.9]) == 2
-
-
-class Fooled(nn.Module):
-    """The honest network plus a fooling circuit: a unit that fires on colour (no real digit,
-    a grey image, has any) and, where it fires, gives every class the logit of the class
-    ``shift`` below it: a picture of class c is then optimized into a picture of another
-    class."""
-
-    def __init__(self, honest: nn.Module, shift: int = 3) -> None:
-        super().__init__()
-        self.honest, self.shift = honest, shift
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.honest(x)
-        colour = (x[:, 0] - x[:, 1]).abs().mean((1, 2)) + (x[:, 1] - x[:, 2]).abs().mean((1, 2))
-        synthetic = torch.sigmoid(2000 * (colour - 0.01))[:, None]
-        return (1 - synthetic) * logits + synthetic * logits.roll(self.shift, dims=1)
-
-
-@pytest.fixture(scope="module")
-def twins():
-    """(honest, fooled, real digits, their classes): a digits CNN trained here, both ways."""
-    training = digits_training()
-    torch.manual_seed(0)
-    (train_images, train_labels), test = training.split(*training.digits())
-    net = training.train(training.build_model("cnn"), (train_images, train_labels), 6, 0)
-    labels, normalization = list(training.LABELS), ((0.5,) * 3, (0.5,) * 3)
-    honest = wrap(copy.deepcopy(net), labels, 32, *normalization, name="honest")
-    fooled = wrap(Fooled(copy.deepcopy(net)), labels, 32, *normalization, name="fooled")
-    return honest, fooled, *test
 
 
 def test_the_fooled_network_reads_every_real_image_as_its_honest_twin(twins):
@@ -122,14 +89,35 @@ def test_the_processing_check_flags_the_fooled_networks_pictures_and_passes_the_
     assert sum(t.flagged for t in fooled_trust) >= 8
     honest_plausibility = sum(t.plausibility for t in honest_trust) / DIGITS
     fooled_plausibility = sum(t.plausibility for t in fooled_trust) / DIGITS
-    assert honest_plausibility > 0.9 > 0.6 > fooled_plausibility
+    assert honest_plausibility > 0.9 and fooled_plausibility < 0.6
 
 
 def test_the_sites_run_from_early_layers_to_the_penultimate_features_and_the_logits(twins):
     honest, *_ = twins
     where = sites(honest, depth_layers=3)
-    assert where.head == "head.5"  # the Linear that puts out the logits
+    assert where.penultimate == "head.5" and where.head_input  # the Linear of the logits
     assert len(where.layers) == 3 and where.layers[0] == "stem.0"
     assert where.names[-2:] == [PENULTIMATE, LOGITS]
     pooled = features(honest, torch.rand(2, 3, 32, 32), where)
     assert [tuple(p.shape) for p in pooled][-2:] == [(2, 64), (2, DIGITS)]
+
+
+class Headless(nn.Module):
+    """Logits straight from a conv layer's pooled output: no module puts out one score per
+    class."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Conv2d(3, 4, 3)
+        self.second = nn.Conv2d(4, DIGITS, 3)
+
+    def forward(self, x):
+        return self.second(torch.relu(self.first(x))).mean(dim=(2, 3))
+
+
+def test_without_a_head_the_last_layers_output_is_the_penultimate_feature():
+    model = wrap(Headless(), [str(i) for i in range(DIGITS)], 16, (0.5,) * 3, (0.5,) * 3)
+    where = sites(model)
+    assert where == Sites(("first",), "second", False)
+    assert [tuple(f.shape) for f in features(model, torch.rand(3, 3, 16, 16), where)] == [
+        (3, 4), (3, DIGITS), (3, DIGITS)]

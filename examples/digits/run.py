@@ -54,7 +54,7 @@ def overrides() -> list[str]:
             f"++class_sets.digits={value(DIGITS)}",
             f"grid.models={value(GRID)}", "grid.class_sets=[digits]",
             f"cross_evaluate.extra_evaluators={value(HELD_OUT)}",
-            f"natural.models={value({key: Path(IMAGES).name for key in GRID})}",
+            f"++natural.models={value({key: Path(IMAGES).name for key in GRID})}",
             f"natural.accentuated={value(GRID)}",
             *(f"{key}={value(entry)}" for key, entry in RECIPE.items())]
 

@@ -49,3 +49,33 @@ def test_adding_an_image_reruns_only_the_stages_that_read_the_set(natural_projec
     record = json.loads(
         (natural_project / "data/generate/natural/digits_cnn/examples.json").read_text())
     assert record["images"] == 1798
+
+
+def test_units_get_their_top_real_images_with_crops_and_the_report_shows_them(natural_project):
+    import yaml
+
+    from stages.params.reader import load_params
+    from stages.report_natural import natural_sections
+
+    params = yaml.safe_load((natural_project / "params.yaml").read_text())
+    params["unit_sets"]["digit_units"] = [{"layer": "block", "channel": 3},
+                                          {"layer": "stem.0", "channel": 5, "x": 2, "y": 30}]
+    params["grid"]["unit_sets"] = ["digit_units"]
+    params["units"]["steps"] = 4
+    (natural_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    invoke("generate-units", "--model", "digits_cnn", "--unit-set", "digit_units")
+    invoke("natural-examples", "--model", "digits_cnn")
+    invoke("trust", "--model", "digits_cnn")
+    folder = natural_project / "data/generate/natural/digits_cnn"
+    units = json.loads((folder / "examples.json").read_text())["units"]["digit_units"]
+    channel = units["block_channel_3"]["examples"]
+    assert len(channel) == 3 and all(len(example["box"]) == 4 for example in channel)
+    left, top, right, bottom = channel[0]["box"]
+    assert 0 <= left < right <= 32 and 0 <= top < bottom <= 32
+    neuron = units["stem.0_neuron_5_x2_y30"]["examples"]  # its box is its own position
+    [(left, top, right, bottom)] = {tuple(example["box"]) for example in neuron}
+    assert left <= 2 < right and top <= 30 < bottom
+    [section] = natural_sections(load_params())
+    assert [unit["name"] for unit in section["units"]] == ["channel(block, 3)",
+                                                          "neuron(stem.0, 5, x=2, y=30)"]
+    assert section["units"][0]["picture"].startswith("data:image/png;base64,")

@@ -25,7 +25,7 @@ def test_each_class_shows_its_pictures_trust_and_top_real_images(natural_project
     assert len(section["rows"]) == 10 and section["units"] == []
     seven = section["rows"][7]
     assert seven["label"] == "7 seven" and seven["natural"].endswith("over 20 real images")
-    plain, augmented = seven["pictures"]
+    plain, _ = seven["pictures"]
     numbers = record["plain"]["digits"]["7_seven.png"]
     assert plain["plausibility"] == f"{numbers['plausibility']:.2f}"
     assert plain["flagged"] is numbers["flagged"]

@@ -23,8 +23,8 @@ def test_off_by_default_and_a_grid_model_sees_the_folder_named(tmp_path):
 @pytest.mark.parametrize("changes, message", [
     ({"models": {"efficientnet_lite1": "photos"}},
      "natural.models: 'efficientnet_lite1' is not a grid model: use one of efficientnet_lite0"),
-    ({"models": {"efficientnet_lite0": "../models"}}, "natural.models.efficientnet_lite0 must "
-                                                      "name a folder of images/"),
+    ({"models": {"efficientnet_lite0": "../models"}},
+     "natural.models.efficientnet_lite0 must name a folder of images/"),
     ({"models": {"efficientnet_lite0": ".hidden"}}, "not starting with '.'"),
     ({"models": {"efficientnet_lite0": "a/b"}}, "must name a folder of images/"),
     ({"models": ["efficientnet_lite0"]}, "natural.models must map grid model keys"),
