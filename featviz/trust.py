@@ -35,6 +35,7 @@ PENULTIMATE, LOGITS = "penultimate", "logits"
 DEPTH_LAYERS = 6  # conv or token layers of the processing check, besides the last two sites
 REACHED = 0.75  # an AUC from which a picture counts as among its class's images
 MAX_DEPTH_LAYERS = 64
+QUERIES_PER_CHUNK = 256  # queries whose similarities to the whole reference are held at once
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,14 @@ def class_aucs(reference: Reference, queries: Sequence[torch.Tensor], targets: t
     columns = []
     for site, query in zip(reference.features, queries):
         mean = site.mean(dim=0)
-        similarity = _normalized(query - mean) @ _normalized(site - mean).T
-        columns.append(_auc(similarity, reference.classes, targets, leave_out))
+        others = _normalized(site - mean)
+        column = []
+        for start in range(0, len(query), QUERIES_PER_CHUNK):  # a chunk x reference at a time
+            chunk = slice(start, start + QUERIES_PER_CHUNK)
+            similarity = _normalized(query[chunk] - mean) @ others.T
+            column.append(_auc(similarity, reference.classes, targets[chunk],
+                               None if leave_out is None else leave_out[chunk]))
+        columns.append(torch.cat(column) if column else torch.zeros(0, dtype=torch.float64))
     return torch.stack(columns, dim=1)
 
 
@@ -191,7 +198,7 @@ def trust(reference: Reference, queries: Sequence[torch.Tensor], targets: Sequen
           natural_reach: dict[int, int | None]) -> list[Trust]:
     """The numbers of pictures whose features are ``queries`` (per site, as ``features``
     gives them), ``targets`` their classes; ``natural_reach``: per class, where its real images
-    reach it (``natural_reach_by_class``)."""
+    reach it (``NaturalScores.reach_by_class``)."""
     aucs = class_aucs(reference, queries, torch.tensor(list(targets)))
     last = len(reference.sites.names) - 1
     results = []
@@ -215,13 +222,28 @@ def reached_at(curve: Sequence[float]) -> int | None:
     return first
 
 
-def natural_aucs(reference: Reference) -> torch.Tensor:
-    """(images, sites): every real image's AUC per site, scored against the others."""
-    leave_out = torch.arange(len(reference.classes))
-    return class_aucs(reference, reference.features, reference.classes, leave_out)
+@dataclass(frozen=True)
+class NaturalScores:
+    """Real images' own numbers: ``aucs`` (images, sites), each image scored against the
+    others, and the images' ``classes``."""
+
+    classes: torch.Tensor
+    aucs: torch.Tensor
+
+    def of_class(self, target: int) -> torch.Tensor:
+        return self.aucs[self.classes == target]
+
+    def reach_by_class(self) -> dict[int, int | None]:
+        """Per class, where the mean curve of its real images reaches REACHED."""
+        return {int(c): reached_at(self.of_class(int(c)).nanmean(dim=0).tolist())
+                for c in self.classes.unique()}
 
 
-def natural_reach_by_class(reference: Reference, aucs: torch.Tensor) -> dict[int, int | None]:
-    """Per class, where the mean curve of its real images reaches REACHED."""
-    return {int(c): reached_at(aucs[reference.classes == c].nanmean(dim=0).tolist())
-            for c in reference.classes.unique()}
+def natural_scores(reference: Reference, classes: Sequence[int] | None = None) -> NaturalScores:
+    """The reference's images of ``classes`` (default: all) scored against the others."""
+    rows = torch.arange(len(reference.classes))
+    if classes is not None:
+        rows = rows[torch.isin(reference.classes, torch.tensor(list(classes), dtype=torch.long))]
+    queries = [site[rows] for site in reference.features]
+    return NaturalScores(reference.classes[rows],
+                         class_aucs(reference, queries, reference.classes[rows], rows))

@@ -23,8 +23,7 @@ from featviz.trust import (
     Reference,
     Sites,
     features,
-    natural_aucs,
-    natural_reach_by_class,
+    natural_scores,
     trust,
 )
 from stages.common.bounded_reads import read_bounded, read_json
@@ -58,18 +57,18 @@ def trust_stage(model_key: str, params_path: Path) -> None:
     check_writable([record_path, metrics_path])
     reference = read_reference(natural_dir(model_key))
     model = prefixed(f"models.{model_key}", lambda: load_model(entry.spec))
-    natural = natural_aucs(reference)
-    reach = natural_reach_by_class(reference, natural)
+    grid_targets = sorted({target for class_set in params.grid_class_sets
+                           for target in params.classes(model_key, class_set)})
+    natural = natural_scores(reference, grid_targets)
+    reach = natural.reach_by_class()
     penultimate = len(reference.sites.names) - 2
     record: dict = {"sites": reference.sites.names, "natural": {}}
     metrics: dict = {}
-    grid_targets: set[int] = set()
     for variant in VARIANTS:
         pictures = record.setdefault(variant, {})
         numbers = []
         for class_set in params.grid_class_sets:
             classes = params.classes(model_key, class_set)
-            grid_targets.update(classes)
             folder = images_dir(variant, model_key, class_set)
             images = torch.stack([read_image(folder / image_filename(c, labels)) for c in classes])
             found = trust(reference, features(model, center_view(images, model.input_size),
@@ -84,16 +83,15 @@ def trust_stage(model_key: str, params_path: Path) -> None:
         metrics[variant] = {
             "plausibility": sum(plausible) / len(plausible) if plausible else None,
             "flagged": sum(n.flagged for n in numbers), "pictures": len(numbers)}
-    for target in sorted(grid_targets):
-        rows = natural[reference.classes == target]
+    for target in grid_targets:
+        rows = natural.of_class(target)
         record["natural"][image_filename(target, labels)] = {
             "class": target, "images": len(rows),
             "plausibility": _number(rows[:, penultimate].nanmean()) if len(rows) else None,
             "curve": [_number(value) for value in rows.nanmean(dim=0)] if len(rows) else None,
             "reached_at": reach.get(target)}
-    of_grid = torch.isin(reference.classes, torch.tensor(sorted(grid_targets)))
-    metrics["natural"] = {"plausibility": _number(natural[of_grid, penultimate].nanmean()),
-                          "images": int(of_grid.sum())}
+    metrics["natural"] = {"plausibility": _number(natural.aucs[:, penultimate].nanmean()),
+                          "images": len(natural.classes)}
     write_stage_outputs(f"{STAGE}@{model_key}", {
         record_path: json_text(record), metrics_path: json_text(metrics)}, params.source)
     print(f"trust {model_key}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)

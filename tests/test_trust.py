@@ -18,8 +18,7 @@ from featviz.trust import (
     Sites,
     class_aucs,
     features,
-    natural_aucs,
-    natural_reach_by_class,
+    natural_scores,
     reached_at,
     sites,
     trust,
@@ -45,10 +44,12 @@ def test_a_query_among_its_class_scores_one_and_between_classes_one_half():
 
 def test_a_real_image_is_scored_without_itself_and_a_class_without_images_is_nan():
     reference = reference_of([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], [0, 0, 1, 1])
-    aucs = natural_aucs(reference)
+    aucs = natural_scores(reference).aucs
     assert aucs[:, 0].tolist() == [1.0, 1.0, 1.0, 1.0]
+    of_one = natural_scores(reference, [1])
+    assert of_one.classes.tolist() == [1, 1] and of_one.aucs[:, 0].tolist() == [1.0, 1.0]
     alone = reference_of([[1, 0], [0, 1], [0.1, 0.9]], [0, 1, 1])
-    assert torch.isnan(natural_aucs(alone)[0, 0])
+    assert torch.isnan(natural_scores(alone).aucs[0, 0])
     assert torch.isnan(class_aucs(alone, [torch.ones(1, 2)] * 2, torch.tensor([5]))[0, 0])
 
 
@@ -72,7 +73,7 @@ def pictures_and_trust(model, images, classes):
                       Augmentation(crop_scale=(0.5, 1.0)), config)
     where = sites(model)
     reference = Reference(where, features(model, images, where), classes)
-    reach = natural_reach_by_class(reference, natural_aucs(reference))
+    reach = natural_scores(reference).reach_by_class()
     pictures = center_view(result.images, model.input_size)
     return pictures, trust(reference, features(model, pictures, where), range(DIGITS), reach)
 
@@ -121,3 +122,13 @@ def test_without_a_head_the_last_layers_output_is_the_penultimate_feature():
     assert where == Sites(("first",), "second", False)
     assert [tuple(f.shape) for f in features(model, torch.rand(3, 3, 16, 16), where)] == [
         (3, 4), (3, DIGITS), (3, DIGITS)]
+
+
+def test_queries_are_scored_in_chunks_with_the_same_result(monkeypatch):
+    generator = torch.Generator().manual_seed(0)
+    points = torch.randn(30, 5, generator=generator)
+    reference = Reference(Sites((), "head", True), [points, points],
+                          torch.arange(30) % 3)
+    whole = natural_scores(reference).aucs
+    monkeypatch.setattr("featviz.trust.QUERIES_PER_CHUNK", 4)
+    assert torch.equal(natural_scores(reference).aucs, whole)
