@@ -16,11 +16,13 @@ real images with known classes (``Reference``):
   visualization so; docs/natural-images.md).
 
 Real images are scored the same way, each against the others (itself left out): their means are
-what a picture's numbers compare with.
+what a picture's numbers compare with. A unit has no class: its picture's plausibility is the
+same AUC with the unit's top real images in the place of the class's (``unit_plausibility``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -173,13 +175,35 @@ def _auc(similarity: torch.Tensor, classes: torch.Tensor, targets: torch.Tensor,
         if leave_out is not None and leave_out[row] >= 0:
             keep = torch.arange(len(classes)) != leave_out[row]
             values, row_classes = values[keep], classes[keep]
-        positive = values[row_classes == target]
-        negative = values[row_classes != target].sort().values
-        if len(positive) and len(negative):
-            below = torch.searchsorted(negative, positive, side="left")
-            not_above = torch.searchsorted(negative, positive, side="right")
-            aucs[row] = (below + not_above).double().sum() / (2 * len(positive) * len(negative))
+        aucs[row] = _mann_whitney(values[row_classes == target], values[row_classes != target])
     return aucs
+
+
+def _mann_whitney(positive: torch.Tensor, negative: torch.Tensor) -> float:
+    """The chance that a positive value exceeds a negative one (ties count half); NaN where
+    either is empty."""
+    if not len(positive) or not len(negative):
+        return math.nan
+    negative = negative.sort().values
+    below = torch.searchsorted(negative, positive, side="left")
+    not_above = torch.searchsorted(negative, positive, side="right")
+    return float((below + not_above).double().sum() / (2 * len(positive) * len(negative)))
+
+
+def unit_plausibility(reference: Reference, pictures: torch.Tensor,
+                      examples: Sequence[torch.Tensor]) -> list[float]:
+    """Per unit picture (its penultimate features, a row of ``pictures``), with ``examples[i]``
+    the penultimate features of the unit's top real images: the chance that one of those lies
+    closer to the picture than a random real image of the reference (0.5: the picture is no
+    closer to what excites the unit in real images than to any real image)."""
+    site = reference.features[-2]
+    mean = site.mean(dim=0)
+    others = _normalized(site - mean)
+    found = []
+    for picture, positives in zip(pictures, examples):
+        query = _normalized((picture - mean)[None])[0]
+        found.append(_mann_whitney(_normalized(positives - mean) @ query, others @ query))
+    return found
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 from safetensors.torch import save
 
 from featviz.errors import InputError
@@ -21,7 +22,7 @@ from featviz.exemplars import Example
 from featviz.models.loading import load_model
 from featviz.natural import NaturalEvidence, natural_pass
 from featviz.transforms import center_view
-from featviz.trust import sites
+from featviz.trust import features, sites
 from featviz.units import Unit
 from stages.common.images import png_bytes
 from stages.common.natural_images import (
@@ -78,9 +79,15 @@ def natural_examples(model_key: str, params_path: Path) -> None:
     thumbnails: dict[str, bytes] = {}
     record = records(params, model_key, folder, files, evidence, targets, units, by_unit_set,
                      thumbnails, size)
+    examples_features = {
+        unit_key(key, unit.stem(i)): features(model, torch.stack([
+            read_natural_image(folder / files[example.image].path, size)
+            for example in examples]), where)[-2]
+        for key, set_units in units.items()
+        for i, (unit, examples) in enumerate(zip(set_units, by_unit_set[key])) if examples}
     write_stage_outputs(f"{STAGE}@{model_key}", {output: {
         **thumbnails,
-        REFERENCE: reference_bytes(evidence),
+        REFERENCE: reference_bytes(evidence, examples_features),
         EXAMPLES: json_text(record).encode(),
     }}, params.source)
     print(f"natural {model_key}: {evidence.images} images in "
@@ -149,10 +156,17 @@ def thumbnail_png(path: Path, size: int, box: tuple[int, int, int, int] | None) 
     return png_bytes(center_view(image[None], THUMBNAIL)[0])
 
 
-def reference_bytes(evidence: NaturalEvidence) -> bytes:
-    """The reference's features per site (half precision) and classes, as safetensors."""
+def unit_key(unit_set: str, stem: str) -> str:
+    """The name of a unit's top real images' penultimate features in the reference file."""
+    return f"unit/{unit_set}/{stem}"
+
+
+def reference_bytes(evidence: NaturalEvidence, unit_examples: dict[str, torch.Tensor]) -> bytes:
+    """The reference's features per site and classes, and each unit's top real images'
+    penultimate features (``unit_key``), half precision, as safetensors."""
     reference = evidence.reference
-    tensors = {f"site_{i}": features.half().contiguous()
-               for i, features in enumerate(reference.features)}
+    tensors = {f"site_{i}": site.half().contiguous()
+               for i, site in enumerate(reference.features)}
+    tensors.update({key: value.half().contiguous() for key, value in unit_examples.items()})
     tensors["classes"] = reference.classes.contiguous()
     return save(tensors)

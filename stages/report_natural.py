@@ -59,10 +59,13 @@ def _section(params: Params, model: str, set_name: str, accentuated: bool) -> di
                 "examples": _examples(folder, found["classes"][stem.removesuffix(".png")]),
                 "accentuated": changed.get(stem.removesuffix(".png"))})
     units = [{"unit_set": key, "name": entry["unit"], "examples": _examples(folder, entry),
-              "picture": image_uri(images_dir(UNITS, model, key) / f"{stem}.png")}
+              "picture": image_uri(images_dir(UNITS, model, key) / f"{stem}.png"),
+              "plausibility": _plausibility(record["units"][key][stem]["plausibility"])}
              for key, by_stem in found["units"].items() for stem, entry in by_stem.items()]
     means = ", ".join(f"{variant} {_plausibility(metrics[variant]['plausibility'])}"
                       for variant in VARIANTS)
+    if "units" in metrics:
+        means += f", units {_plausibility(metrics['units']['plausibility'])}"
     flagged = ", ".join(f"{variant} {metrics[variant]['flagged']} of "
                         f"{metrics[variant]['pictures']}" for variant in VARIANTS)
     return {

@@ -22,6 +22,7 @@ from featviz.trust import (
     reached_at,
     sites,
     trust,
+    unit_plausibility,
 )
 
 DIGITS = 10
@@ -132,3 +133,12 @@ def test_queries_are_scored_in_chunks_with_the_same_result(monkeypatch):
     whole = natural_scores(reference).aucs
     monkeypatch.setattr("featviz.trust.QUERIES_PER_CHUNK", 4)
     assert torch.equal(natural_scores(reference).aucs, whole)
+
+
+def test_a_unit_picture_among_its_top_real_images_scores_one():
+    points = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.5, 0.5]])
+    reference = Reference(Sites((), "head", True), [points, points], torch.zeros(5))
+    near_first = torch.tensor([[1.0, 0.1], [0.0, 1.0]])
+    examples = [torch.tensor([[0.95, 0.05]]), torch.tensor([[0.95, 0.05]])]
+    first, second = unit_plausibility(reference, near_first, examples)
+    assert first == 1.0 and second == 0.0

@@ -75,7 +75,14 @@ def test_units_get_their_top_real_images_with_crops_and_the_report_shows_them(na
     neuron = units["stem.0_neuron_5_x2_y30"]["examples"]  # its box is its own position
     [(left, top, right, bottom)] = {tuple(example["box"]) for example in neuron}
     assert left <= 2 < right and top <= 30 < bottom
+    trust = json.loads((natural_project / "data/generate/trust/digits_cnn.json").read_text())
+    plausibility = trust["units"]["digit_units"]["block_channel_3"]["plausibility"]
+    assert 0 <= plausibility <= 1
+    metrics = json.loads((natural_project / "metrics/trust/digits_cnn.json").read_text())
+    assert metrics["units"]["pictures"] == 2
     [section] = natural_sections(load_params())
     assert [unit["name"] for unit in section["units"]] == ["channel(block, 3)",
                                                           "neuron(stem.0, 5, x=2, y=30)"]
     assert section["units"][0]["picture"].startswith("data:image/png;base64,")
+    assert section["units"][0]["plausibility"] == f"{plausibility:.2f}"
+    assert "units " in section["means"]
