@@ -366,10 +366,10 @@ def natural_examples_command(model: str | None = MODEL_OPTION,
 
 @app.command("trust", rich_help_panel=STAGES)
 def trust_command(model: str | None = MODEL_OPTION, params: Path = PARAMS_OPTION) -> None:
-    """Every class picture of a grid model measured against its real images.
+    """Every picture of a grid model measured against its real images.
 
-    Plausibility and the processing check (docs/natural-images.md), beside the real images'
-    own numbers. Writes data/trust/<model>.json and metrics/trust/<model>.json. Without
+    Each class picture's plausibility and processing check, beside the real images' own
+    numbers, and each unit picture's plausibility (docs/natural-images.md). Writes data/trust/<model>.json and metrics/trust/<model>.json. Without
     --model, the model of the DVC stage running.
     """
     from stages.common.outputs import dvc_matrix_item
