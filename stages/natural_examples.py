@@ -19,10 +19,11 @@ from safetensors.torch import save
 
 from featviz.errors import InputError
 from featviz.exemplars import Example
+from featviz.models.classifier import Classifier
 from featviz.models.loading import load_model
 from featviz.natural import NaturalEvidence, natural_pass
 from featviz.transforms import center_view
-from featviz.trust import features, sites
+from featviz.trust import Sites, features, sites
 from featviz.units import Unit
 from stages.common.images import png_bytes
 from stages.common.natural_images import (
@@ -79,15 +80,10 @@ def natural_examples(model_key: str, params_path: Path) -> None:
     thumbnails: dict[str, bytes] = {}
     record = records(params, model_key, folder, files, evidence, targets, units, by_unit_set,
                      thumbnails, size)
-    examples_features = {
-        unit_key(key, unit.stem(i)): features(model, torch.stack([
-            read_natural_image(folder / files[example.image].path, size)
-            for example in examples]), where)[-2]
-        for key, set_units in units.items()
-        for i, (unit, examples) in enumerate(zip(set_units, by_unit_set[key])) if examples}
     write_stage_outputs(f"{STAGE}@{model_key}", {output: {
         **thumbnails,
-        REFERENCE: reference_bytes(evidence, examples_features),
+        REFERENCE: reference_bytes(evidence, unit_example_features(
+            model, where, folder, files, units, by_unit_set)),
         EXAMPLES: json_text(record).encode(),
     }}, params.source)
     print(f"natural {model_key}: {evidence.images} images in "
@@ -154,6 +150,22 @@ def thumbnail_png(path: Path, size: int, box: tuple[int, int, int, int] | None) 
         left, top, right, bottom = box
         image = image[:, top:bottom, left:right]
     return png_bytes(center_view(image[None], THUMBNAIL)[0])
+
+
+def unit_example_features(model: Classifier, where: Sites, folder: Path,
+                          files: list[NaturalFile], units: dict[str, list[Unit]],
+                          examples: dict[str, list[list[Example]]]) -> dict[str, torch.Tensor]:
+    """Per unit (``unit_key``), the penultimate features of its top real images, against which
+    the trust stage measures the unit's picture."""
+    found = {}
+    for key, set_units in units.items():
+        for position, (unit, unit_examples) in enumerate(zip(set_units, examples[key])):
+            if unit_examples:
+                images = torch.stack([read_natural_image(folder / files[e.image].path,
+                                                         model.input_size)
+                                      for e in unit_examples])
+                found[unit_key(key, unit.stem(position))] = features(model, images, where)[-2]
+    return found
 
 
 def unit_key(unit_set: str, stem: str) -> str:
