@@ -179,19 +179,24 @@ def natural_project(digits_project) -> Path:
     """The digits project with scikit-learn's digits as digits_cnn's labelled natural set
     (images/digits/<label>/<index>.png, as the example writes it), short recipes, and its
     class pictures made (plain and augmented)."""
-    from typer.testing import CliRunner
-
-    from featviz.cli import app
-
     params = digits_params(**{"generate.steps": 16, "augmented.steps": 16, "generate.copies": 1})
     params["natural"].update(models={"digits_cnn": "digits"}, accentuated=[], top_k=3,
                              per_class=20)
     write_params(digits_project, params)
     for variant in ("plain", "augmented"):
-        result = CliRunner().invoke(app, [f"generate-{variant}", "--model", "digits_cnn",
-                                          "--class-set", "digits"])
-        assert result.exit_code == 0, result.output
+        invoke_command(f"generate-{variant}", "--model", "digits_cnn", "--class-set", "digits")
     return digits_project
+
+
+def invoke_command(*args: str):
+    """A featviz command run in this process, which must succeed."""
+    from typer.testing import CliRunner
+
+    from featviz.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result
 
 
 class Fooled(nn.Module):

@@ -5,14 +5,9 @@ from typer.testing import CliRunner
 
 from featviz.cli import app
 from stages.common.images import read_image
+from tests.conftest import invoke_command
 
 runner = CliRunner()
-
-
-def invoke(*args):
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def test_each_classs_top_real_image_is_accentuated_and_scored_by_every_model_of_its_labels(
@@ -20,8 +15,8 @@ def test_each_classs_top_real_image_is_accentuated_and_scored_by_every_model_of_
     params = yaml.safe_load((natural_project / "params.yaml").read_text())
     params["natural"].update(accentuated=["digits_cnn"], accentuation_steps=8)
     (natural_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    invoke("natural-examples", "--model", "digits_cnn")
-    invoke("accentuate", "--model", "digits_cnn")
+    invoke_command("natural-examples", "--model", "digits_cnn")
+    invoke_command("accentuate", "--model", "digits_cnn")
     record = json.loads(
         (natural_project / "data/generate/accentuated/digits_cnn.json").read_text())
     assert sorted(record) == sorted(f"{i}_{name}" for i, name in enumerate(
@@ -49,9 +44,9 @@ def test_the_report_shows_the_accentuated_image_beside_the_real_ones(natural_pro
     params = yaml.safe_load((natural_project / "params.yaml").read_text())
     params["natural"].update(accentuated=["digits_cnn"], accentuation_steps=4)
     (natural_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    invoke("natural-examples", "--model", "digits_cnn")
-    invoke("trust", "--model", "digits_cnn")
-    invoke("accentuate", "--model", "digits_cnn")
+    invoke_command("natural-examples", "--model", "digits_cnn")
+    invoke_command("trust", "--model", "digits_cnn")
+    invoke_command("accentuate", "--model", "digits_cnn")
     [section] = natural_sections(load_params())
     assert section["accentuated"]
     shown = section["rows"][7]["accentuated"]

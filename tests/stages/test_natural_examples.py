@@ -4,19 +4,13 @@ import re
 from typer.testing import CliRunner
 
 from featviz.cli import app
-from tests.conftest import run
+from tests.conftest import invoke_command, run
 
 runner = CliRunner()
 
 
-def invoke(*args):
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def test_the_natural_pass_finds_each_digits_top_images_with_thumbnails(natural_project):
-    invoke("natural-examples", "--model", "digits_cnn")
+    invoke_command("natural-examples", "--model", "digits_cnn")
     folder = natural_project / "data/generate/natural/digits_cnn"
     record = json.loads((folder / "examples.json").read_text())
     assert record["images"] == record["labelled"] == 1797
@@ -63,9 +57,9 @@ def test_units_get_their_top_real_images_with_crops_and_the_report_shows_them(na
     params["grid"]["unit_sets"] = ["digit_units"]
     params["units"]["steps"] = 4
     (natural_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    invoke("generate-units", "--model", "digits_cnn", "--unit-set", "digit_units")
-    invoke("natural-examples", "--model", "digits_cnn")
-    invoke("trust", "--model", "digits_cnn")
+    invoke_command("generate-units", "--model", "digits_cnn", "--unit-set", "digit_units")
+    invoke_command("natural-examples", "--model", "digits_cnn")
+    invoke_command("trust", "--model", "digits_cnn")
     folder = natural_project / "data/generate/natural/digits_cnn"
     units = json.loads((folder / "examples.json").read_text())["units"]["digit_units"]
     channel = units["block_channel_3"]["examples"]

@@ -1,23 +1,13 @@
 import json
 
-from typer.testing import CliRunner
-
-from featviz.cli import app
 from stages.params.reader import load_params
 from stages.report_natural import natural_sections
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result
+from tests.conftest import invoke_command
 
 
 def test_each_class_shows_its_pictures_trust_and_top_real_images(natural_project):
-    invoke("natural-examples", "--model", "digits_cnn")
-    invoke("trust", "--model", "digits_cnn")
+    invoke_command("natural-examples", "--model", "digits_cnn")
+    invoke_command("trust", "--model", "digits_cnn")
     [section] = natural_sections(load_params())
     assert section["model"] == "digits_cnn" and section["set"] == "images/digits"
     assert section["read"].startswith("1,797 images, 1,797 of them labelled; the model reads ")

@@ -3,20 +3,15 @@ import json
 from typer.testing import CliRunner
 
 from featviz.cli import app
+from tests.conftest import invoke_command
 
 runner = CliRunner()
 
 
-def invoke(*args):
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def test_every_picture_gets_its_plausibility_curve_and_flag_beside_the_real_images(
         natural_project):
-    invoke("natural-examples", "--model", "digits_cnn")
-    invoke("trust", "--model", "digits_cnn")
+    invoke_command("natural-examples", "--model", "digits_cnn")
+    invoke_command("trust", "--model", "digits_cnn")
     metrics = json.loads((natural_project / "metrics/trust/digits_cnn.json").read_text())
     for variant in ("plain", "augmented"):
         assert metrics[variant]["pictures"] == 10
