@@ -6,6 +6,7 @@ class's top real digit accentuated.
 
     python examples/digits/run.py
 
+The models and images are DVC's (models/digits.dvc, images/digits.dvc), not git's.
 Afterwards `dvc exp show`, `dvc plots show` and data/report/index.html show the experiment;
 `git checkout params.yaml` returns to the default grid.
 """
@@ -71,10 +72,18 @@ def value(item: object) -> str:
     return f"'{item}'" if isinstance(item, str) else json.dumps(item)
 
 
+def track() -> None:
+    """The models and the digit images into DVC's cache (`dvc push` and `dvc pull` carry them),
+    never into git: `dvc add` writes models/digits.dvc and images/digits.dvc for git and
+    git-ignores the folders, so that `dvc exp run` does not stage them in git."""
+    subprocess.run(["dvc", "add", "--quiet", FOLDER, IMAGES], check=True)
+
+
 def main() -> None:
     if not (Path(FOLDER) / "traced.pt").is_file() or not Path(IMAGES).is_dir():
         subprocess.run([sys.executable, str(HERE / "train.py"), "--output", FOLDER,
                         "--images", IMAGES], check=True)
+    track()
     command = ["dvc", "exp", "run", *(word for value in overrides() for word in ("-S", value))]
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True)

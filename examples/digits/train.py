@@ -26,6 +26,8 @@ import argparse
 import importlib.util
 import shutil
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +137,22 @@ def save(name: str, net: nn.Module, output: Path, example: torch.Tensor) -> None
             torch.jit.trace(net, example).save(str(output / "traced.pt"))
 
 
+@contextmanager
+def folder_written(folder: Path) -> Iterator[Path]:
+    """A fresh temporary folder beside ``folder`` that replaces it once the block finishes: an
+    interrupted run leaves no half-written folder (its name is git- and DVC-ignored)."""
+    temporary = folder.parent / f".featviz-tmp-{folder.name}"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    try:
+        yield temporary
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+    temporary.rename(folder)
+
+
 def make_models(output: Path) -> dict[str, float]:
     """Train and write the four models, the factory and the labels; their test accuracy."""
     output.mkdir(parents=True, exist_ok=True)
@@ -166,10 +184,12 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("models/digits"))
     parser.add_argument("--images", type=Path, help="also write the digits as images here")
     args = parser.parse_args()
-    for name, score in make_models(args.output).items():
-        print(f"{name}: {100 * score:.1f}% of the held-out digits")
+    with folder_written(args.output) as output:
+        for name, score in make_models(output).items():
+            print(f"{name}: {100 * score:.1f}% of the held-out digits", flush=True)
     if args.images:
-        print(f"{write_images(args.images)} digits written to {args.images}")
+        with folder_written(args.images) as images:
+            print(f"{write_images(images)} digits written to {args.images}")
 
 
 if __name__ == "__main__":
