@@ -16,7 +16,7 @@ import torch
 
 from featviz import validation
 from featviz.devices import autocast, resolve_device
-from featviz.models.classifier import Classifier, check_classes
+from featviz.models.classifier import Classifier, check_classes, require_classifier
 from featviz.transforms import Augmentation, center_view
 
 MAX_VIEWS = 256
@@ -46,6 +46,7 @@ def evaluate_images(
     device: str | None = None,
 ) -> list[ImageScores]:
     """Scores for each image (n, 3, H, W) in [0, 1] against its target class."""
+    require_classifier(model, "evaluate_images")
     check_classes(model, list(dict.fromkeys(targets)))
     validation.integer(views, "views", 1, MAX_VIEWS)
     resolved = resolve_device(device)

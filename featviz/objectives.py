@@ -72,9 +72,14 @@ class Objective:
         return self.name
 
 
+# The kind of a term that scores the same thing for every target (a unit added to a class
+# objective): it goes with any other kind, and alone its targets just number its images.
+FIXED = "fixed"
+
+
 class Targeted(Objective):
     """An objective that reads the samples' targets. ``kind`` says what a target is; a sum may
-    not mix kinds."""
+    not mix kinds, but for ``FIXED``."""
 
     kind: str
 
@@ -200,10 +205,12 @@ class Scaled(Objective):
 class Sum(Objective):
     def __init__(self, terms: list[Objective]) -> None:
         targeted = [term.targeted for term in terms if term.targeted is not None]
-        if len({part.kind for part in targeted}) > 1:
-            raise InputError("a sum cannot mix class and unit objectives: their targets differ")
+        reading = [part for part in targeted if part.kind != FIXED] or targeted
+        if len({part.kind for part in reading}) > 1:
+            raise InputError("a sum cannot mix class and unit objectives: their targets differ "
+                             "(add a fixed unit instead: ClassLogit() + Channel(layer, index))")
         self.terms = terms
-        self._targeted = targeted[0] if targeted else None
+        self._targeted = reading[0] if reading else None
         self.name = terms[0].name
         for term in terms[1:]:
             if isinstance(term, Scaled) and term.weight < 0:

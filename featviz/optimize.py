@@ -24,7 +24,12 @@ from featviz import skip_gradient, validation
 from featviz.devices import autocast, check_device_name, resolve_device
 from featviz.errors import InputError, NonFiniteLossError
 from featviz.memory import check_batch_memory
-from featviz.models.classifier import Classifier, first_forward, is_out_of_memory
+from featviz.models.classifier import (
+    Classifier,
+    first_forward,
+    is_out_of_memory,
+    require_classifier,
+)
 from featviz.models.spec import MAX_VIEW_SIZE
 from featviz.objectives import Objective, Scores, Targeted, as_objective
 from featviz.parameterizations import (
@@ -175,6 +180,7 @@ def optimize(
     """Maximize ``objective`` for every target at once (class indices, indices into a unit
     objective's units, or whatever a plain function of (logits, images, targets) reads);
     see the module docstring."""
+    require_classifier(model, "optimize")
     objective = as_objective(objective)
     targeted = objective.targeted
     if targeted is None:

@@ -23,8 +23,8 @@ from torch import nn
 from featviz import validation
 from featviz.errors import InputError
 from featviz.families import Block
-from featviz.models.classifier import Classifier, first_forward
-from featviz.objectives import Objective, Targeted
+from featviz.models.classifier import Classifier, first_forward, require_classifier
+from featviz.objectives import FIXED, Objective, Targeted
 from featviz.optimize import OptimizationConfig, OptimizationResult, Progress, optimize
 from featviz.recipes import UNITS
 from featviz.transforms import Augmentation
@@ -93,6 +93,27 @@ class Unit:
         """(n, H, W): what the unit reads at each position of a conv layer, whose largest entry
         is where an image excites it most; None for a unit without positions."""
         return None
+
+    # A unit is a term of an objective sum, as in Lucent: ``ClassLogit() + 0.5 * Channel(...)``.
+    def __add__(self, other: object) -> Objective:
+        return UnitScore(self) + _term(other)
+
+    def __radd__(self, other: object) -> Objective:
+        return _term(other) + UnitScore(self)
+
+    def __sub__(self, other: object) -> Objective:
+        return UnitScore(self) - _term(other)
+
+    def __rsub__(self, other: object) -> Objective:
+        return _term(other) - UnitScore(self)
+
+    def __neg__(self) -> Objective:
+        return -UnitScore(self)
+
+    def __mul__(self, weight: float) -> Objective:
+        return UnitScore(self) * weight
+
+    __rmul__ = __mul__
 
     def check(self, activation: torch.Tensor, model: Classifier) -> None:
         """A clear error when the unit does not fit what its layer puts out."""
@@ -461,6 +482,54 @@ class UnitObjective(Targeted):
         return scores
 
 
+class UnitScore(Targeted):
+    """One unit's score for every sample, whatever its target: ``ClassLogit() + Channel(layer,
+    3)`` raises class and channel together; alone, or as a sum of units (``Channel(layer, 3) -
+    Channel(layer, 5)``), each target is one more image of it (``targets=[0]`` for one)."""
+
+    kind = FIXED
+
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
+        self.name = unit.name
+        self._model: Classifier | None = None
+        self._captured: dict[str, tuple] = {}
+
+    @contextlib.contextmanager
+    def attached(self, model: Classifier) -> Iterator[None]:
+        with capture(model.net, [self.unit.site(model)]) as captured:
+            self._model, self._captured = model, captured
+            try:
+                yield
+            finally:
+                self._model, self._captured = None, {}
+
+    def check_targets(self, model: Classifier, targets: list[int]) -> None:
+        for target in targets:
+            validation.integer(target, "image index", minimum=0)
+
+    def describe(self, model: Classifier, target: int) -> str:
+        return f"{self.name} (image {target})"
+
+    def __call__(self, logits, images, targets):
+        if self._model is None:
+            raise RuntimeError("a UnitScore scores only inside attached(model)")
+        inputs, output = self._captured[self.unit.site(self._model)]
+        activation = self.unit.activation(self._model, inputs, output)
+        self.unit.check(activation, self._model)
+        return self.unit.score(activation, self._model)
+
+
+def _term(other: object) -> Objective:
+    """A unit as the objective term it scores; an objective as it is."""
+    if isinstance(other, Unit):
+        return UnitScore(other)
+    if isinstance(other, Objective) or (isinstance(other, (int, float)) and other == 0):
+        return other
+    raise InputError(f"{quoted(other)} cannot be added to a unit: add an objective "
+                     "(ClassLogit(), TotalVariation()) or another unit")
+
+
 class Diversity(Objective):
     """Pushes the copies of each target apart (Lucid's diversity term): a sample scores minus
     its mean cosine similarity to the other copies of its target, compared by the Gram matrices
@@ -525,6 +594,7 @@ class LayerInfo:
 def layers(model: Classifier, size: int | None = None) -> list[LayerInfo]:
     """Every module of ``model.net`` whose output is a conv or token layout, in forward order,
     with its output shape for one ``size`` x ``size`` input (the model's input size)."""
+    require_classifier(model, "layers")
     size = size or model.input_size
     names = {module: name for name, module in model.net.named_modules() if name}
     found: list[LayerInfo] = []

@@ -126,17 +126,73 @@ def check_outputs(model: Classifier) -> None:
                          "not one score per class")
     if logits.shape[1] != model.num_classes:
         raise InputError(f"model {model.name} puts out {logits.shape[1]} classes, but its labels "
-                         f"name {model.num_classes}")
+                         f"name {model.num_classes}: give one label per output"
+                         + (" (labels='imagenet' for ImageNet's 1000)"
+                            if logits.shape[1] == 1000 else ""))
 
 
 
-def wrap(net: nn.Module, labels: Sequence[str], input_size: int,
-         mean: tuple[float, float, float], std: tuple[float, float, float],
-         name: str = "model", residual_branches: Sequence[str] = ()) -> Classifier:
+IMAGENET = "imagenet"
+# torchvision's ImageNet preprocessing, which wrap assumes for labels="imagenet"
+IMAGENET_INPUT_SIZE = 224
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def wrap(net: nn.Module, labels: Sequence[str] | str, input_size: int | None = None,
+         mean: tuple[float, float, float] | None = None,
+         std: tuple[float, float, float] | None = None,
+         name: str | None = None, residual_branches: Sequence[str] = ()) -> Classifier:
     """Any classifier as what ``optimize``, units and evaluation take: ``net`` maps images
-    normalized by ``mean`` and ``std`` at ``input_size`` to one logit per label. Checked by one
-    forward pass."""
-    classifier = Classifier(name, net, mean, std, input_size, list(labels),
-                            Declared(residual_branches))
+    normalized by ``mean`` and ``std`` at ``input_size`` to one logit per label.
+    ``labels="imagenet"`` gives ImageNet's 1000 classes and, unless given, torchvision's
+    ImageNet preprocessing (224 px, its mean and std): ``wrap(torchvision.models.resnet18(
+    weights="DEFAULT"), labels="imagenet")``. Checked by one forward pass."""
+    if not isinstance(net, nn.Module):
+        raise InputError(f"wrap takes a torch.nn.Module, not {type(net).__name__}")
+    if isinstance(net, Classifier):
+        raise InputError(f"{net.name} is wrapped already: give it to optimize as it is")
+    if isinstance(labels, str):
+        if labels.lower() != IMAGENET:
+            raise InputError(f"labels={labels!r}: give a list of labels, one per output of the "
+                             f"network, or labels={IMAGENET!r} for ImageNet's 1000 classes")
+        from featviz.models.class_names import IMAGENET_CLASSES
+
+        labels = IMAGENET_CLASSES
+        input_size = input_size or IMAGENET_INPUT_SIZE
+        mean, std = mean or IMAGENET_MEAN, std or IMAGENET_STD
+    missing = [key for key, value in (("input_size", input_size), ("mean", mean), ("std", std))
+               if value is None]
+    if missing:
+        raise InputError(f"wrap needs {', '.join(missing)} for labels of your own: the size of "
+                         "the images the network was trained on and the per-channel mean and std "
+                         "it normalizes them by (labels='imagenet' assumes torchvision's)")
+    classifier = Classifier(name or type(net).__name__, net, mean, std, input_size, list(labels),
+                            family_of(net, residual_branches))
     check_outputs(classifier)
     return classifier
+
+
+def family_of(net: nn.Module, residual_branches: Sequence[str]) -> Family:
+    """What featviz knows of a wrapped network: torchvision's and timm's by their module (their
+    blocks, for the skip gradient and units), any other by its declared residual branches."""
+    package = type(net).__module__.split(".")[0]
+    if not residual_branches and package in ("torchvision", "timm"):
+        from featviz.families import TimmFamily, TorchvisionFamily
+
+        return TorchvisionFamily() if package == "torchvision" else TimmFamily()
+    return Declared(residual_branches)
+
+
+def require_classifier(model: object, function: str) -> None:
+    """A bare network is an InputError that says how to wrap it."""
+    if isinstance(model, Classifier):
+        return
+    if isinstance(model, nn.Module):
+        raise InputError(
+            f"{function} takes a featviz classifier, not a bare {type(model).__name__}: wrap it "
+            f"first, featviz.wrap(net, labels='imagenet') for an ImageNet network (torchvision's "
+            f"preprocessing) or featviz.wrap(net, labels=[...], input_size=..., mean=..., std=...); "
+            f"or load one by name, featviz.load_model('resnet18')")
+    raise InputError(f"{function} takes a featviz classifier (featviz.load_model or "
+                     f"featviz.wrap), not {type(model).__name__}")
