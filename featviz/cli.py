@@ -109,13 +109,29 @@ def render_command(
     start: Path | None = typer.Option(None, "--from", metavar="IMAGE", help="Start from this "
                                       "real image (PNG, JPEG, WebP, BMP) and accentuate the "
                                       "target in it, changing it as little as it takes."),
+    weights: str | None = typer.Option(None, "--weights", metavar="FILE", help="A state dict "
+                                       "under models/ for a MODEL name (not a params key), or "
+                                       "'random'."),
+    labels: str | None = typer.Option(None, "--labels", metavar="FILE", help="A labels file "
+                                      "under models/, or 'imagenet': for a model file (export:, "
+                                      "torchscript:, python:)."),
+    input_size: int | None = typer.Option(None, "--input-size", metavar="N", help="The side "
+                                          "of the model's inputs: for a model file."),
+    mean: tuple[float, float, float] | None = typer.Option(None, "--mean", metavar="R G B",
+                                                           help="The model's normalization mean: "
+                                                           "for a model file."),
+    std: tuple[float, float, float] | None = typer.Option(None, "--std", metavar="R G B",
+                                                          help="The model's normalization std: "
+                                                          "for a model file."),
     params: Path = PARAMS_OPTION,
 ) -> None:
     """One picture of a class or a unit, the pipeline's recipe.
 
     The recipes are featviz.recipes' (params.yaml's defaults); writes a PNG. With --from, the
     real image's centre square at the model's input size, accentuated for the target
-    (featviz.accentuate; --variant and --size do not apply).
+    (featviz.accentuate; --variant and --size do not apply). A model file without a params.yaml
+    entry: `featviz render export:models/net.pt2 cat --labels models/labels.txt --input-size 64
+    --mean 0.5 0.5 0.5 --std 0.5 0.5 0.5`.
     """
     from featviz import validation
     from stages.commands.render import render
@@ -125,7 +141,10 @@ def render_command(
         validation.integer(steps, "--steps", 0, 100_000)
         validation.integer(size, "--size", 0, 1024)
         validation.integer(seed, "--seed", 0, validation.MAX_SEED)
-        render(model, target, output, variant, steps or None, size or None, seed, params, start)
+        options = {"weights": weights, "labels": labels, "input_size": input_size,
+                   "mean": mean and list(mean), "std": std and list(std)}
+        render(model, target, output, variant, steps or None, size or None, seed, params, start,
+               options)
 
     _run(run)
 

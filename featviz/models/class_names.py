@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.resources
 
+IMAGENET = "imagenet"  # what a models entry's labels, or wrap's, say for these
 IMAGENET_CLASSES: list[str] = (importlib.resources.files(__package__)
                                .joinpath("class_names_data", "imagenet.txt")
                                .read_text(encoding="utf-8").splitlines())

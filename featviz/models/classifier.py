@@ -12,6 +12,7 @@ from torch import nn
 from featviz.errors import InputError, first_line
 from featviz.families import Declared, Family
 from featviz.folding import fold_batch_norms
+from featviz.models.class_names import IMAGENET, IMAGENET_CLASSES
 from featviz.validation import quoted
 
 
@@ -132,7 +133,6 @@ def check_outputs(model: Classifier) -> None:
 
 
 
-IMAGENET = "imagenet"
 # torchvision's ImageNet preprocessing, which wrap assumes for labels="imagenet"
 IMAGENET_INPUT_SIZE = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -156,8 +156,6 @@ def wrap(net: nn.Module, labels: Sequence[str] | str, input_size: int | None = N
         if labels.lower() != IMAGENET:
             raise InputError(f"labels={labels!r}: give a list of labels, one per output of the "
                              f"network, or labels={IMAGENET!r} for ImageNet's 1000 classes")
-        from featviz.models.class_names import IMAGENET_CLASSES
-
         labels = IMAGENET_CLASSES
         input_size = input_size or IMAGENET_INPUT_SIZE
         mean, std = mean or IMAGENET_MEAN, std or IMAGENET_STD

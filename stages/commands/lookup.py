@@ -9,21 +9,25 @@ from pathlib import Path
 from featviz.models.class_names import IMAGENET_CLASSES
 from featviz.models.registry import parse_model_name
 from featviz.models.spec import RANDOM_WEIGHTS, ModelSpec
-from stages.params.reader import load_params
+from stages.params.reader import load_params, model_entry
 
 
-def named_model(model: str, params_path: Path, random_weights: bool = False) -> ModelSpec:
-    """The entry of params.yaml's models named ``model``, else the registry model of that name;
-    with ``random_weights`` a registry network gets random weights (nothing downloads), while a
-    user's own comes as it is."""
-    spec = None
+def named_model(model: str, params_path: Path, random_weights: bool = False,
+                options: dict | None = None) -> ModelSpec:
+    """The entry of params.yaml's models named ``model``, else the model of that name, with the
+    entry options ``options`` (weights, labels, ...: the command line's) set over it, checked as
+    an entry is. With ``random_weights`` a registry network gets random weights (nothing
+    downloads), while a user's own comes as it is."""
+    options = {key: value for key, value in (options or {}).items() if value is not None}
+    entry = None
     if params_path.is_file():
         params = load_params(params_path)
         if model in params.section("models"):
-            spec = params.model(model).spec
-    if spec is None:
+            entry = params.model(model).raw
+    if entry is None:
         parse_model_name(model)  # an error that lists the names, for a name that is neither
-        spec = ModelSpec(model)
+    where = None if entry is not None and not options else "command line"
+    spec = model_entry(model, {**(entry or {"name": model}), **options}, where).spec
     if random_weights and not parse_model_name(spec.name).own:
         return dataclasses.replace(spec, weights=RANDOM_WEIGHTS)
     return spec

@@ -28,11 +28,13 @@ CLASS_INDEX = re.compile(r"[0-9]+")  # ASCII digits: str.isdigit() also takes 'Â
 
 
 def render(model_name: str, target: str, output: Path, variant: str, steps: int | None,
-           size: int | None, seed: int, params_path: Path, start: Path | None = None) -> None:
+           size: int | None, seed: int, params_path: Path, start: Path | None = None,
+           options: dict | None = None) -> None:
     """Optimize ``target`` of the model (from the real image ``start``, if given) and write the
-    image to ``output``."""
+    image to ``output``; ``options``: a models entry's options for a model not in params.yaml
+    (``weights``, ``labels``, ...)."""
     check_writable(output)
-    model = load_model(named_model(model_name, params_path))
+    model = load_model(named_model(model_name, params_path, options=options))
     parsed = parse_target(target, model.class_names)
     if start is not None:
         accentuated(model, parsed, start, output, steps, seed)

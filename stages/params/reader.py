@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from featviz import validation
 from featviz.errors import InputError
 from featviz.labels import resolve_classes
+from featviz.models.class_names import IMAGENET, IMAGENET_CLASSES
 from featviz.models.registry import check_options, parse_model_name
 from featviz.models.source import Source
 from featviz.models.spec import MAX_VIEW_SIZE, ModelSpec, is_weights_path
@@ -59,6 +60,8 @@ class ModelEntry:
         labels = self.raw.get("labels")
         if "labels" in self.files:
             labels = _labels_file(self.files["labels"], f"{where}.labels")
+        elif labels == IMAGENET:
+            labels = IMAGENET_CLASSES
         return ModelSpec(
             self.name, self.raw.get("weights"), self.raw.get("num_classes"),
             None if labels is None else _labels(labels, f"{where}.labels"),
@@ -72,7 +75,7 @@ class ModelEntry:
         labels = list(spec.labels) if spec.labels is not None else self.source.labels(spec)
         if labels is None:
             raise InputError(f"models.{self.key}: its labels are not known before it loads: give "
-                             "labels (a list, or a text file with one label per line)")
+                             "labels (a list, a text file with one label per line, or imagenet)")
         return labels
 
 
@@ -100,7 +103,7 @@ class Params:
         if key not in models:
             raise InputError(f"unknown model key {quoted(key)}: params.yaml models has "
                              f"{', '.join(models)}")
-        return _model_entry(key, models[key])
+        return model_entry(key, models[key])
 
     def class_set(self, key: str) -> list[int | str]:
         """A class set as written: class indices or labels."""
@@ -152,10 +155,11 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return Params(read_params_file(Path(path)))
 
 
-def _model_entry(key: str, value: Any) -> ModelEntry:
-    """The entry, every value checked; its files are named, not read (they may not exist
-    until a stage of the user's makes them, or the model is not in the grid)."""
-    where = f"models.{key}"
+def model_entry(key: str, value: Any, where: str | None = None) -> ModelEntry:
+    """The entry, every value checked (errors name ``where``, models.<key> by default); its
+    files are named, not read (they may not exist until a stage of the user's makes them, or
+    the model is not in the grid)."""
+    where = where or f"models.{key}"
     if not isinstance(value, dict):
         raise InputError(f"{where} must be a mapping with a 'name', got {quoted(value)}")
     check_section_keys(value, MODEL_KEYS, where, required=("name",))
@@ -173,9 +177,9 @@ def _model_entry(key: str, value: Any) -> ModelEntry:
     if weights and is_weights_path(weights):
         files["weights"] = _model_file(weights, f"{where}.weights")
     labels = value.get("labels")
-    if isinstance(labels, str):
+    if isinstance(labels, str) and labels != IMAGENET:
         files["labels"] = _model_file(labels, f"{where}.labels")
-    elif labels is not None:
+    elif labels not in (None, IMAGENET):
         _labels(labels, f"{where}.labels")
     for option, check in (
             ("num_classes", lambda v, n: validation.integer(v, n, 1, MAX_CLASSES)),

@@ -1,10 +1,17 @@
+import shutil
+
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from featviz.cli import app
+from featviz.models.loading import load_model
+from featviz.models.spec import ModelSpec
 from featviz.transforms import center_view
 from stages.common.images import read_image
+from tests.conftest import digits_example
+
+DIGITS = digits_example().DIGITS
 
 runner = CliRunner()
 
@@ -78,3 +85,28 @@ def test_a_photo_accentuated_for_a_class_raises_it(tmp_path, monkeypatch, lite0)
                      line.split("retriever): ")[1].split(",")[0].split(" -> "))
     assert after > before
     assert read_image(tmp_path / "dog.png").shape == (3, lite0.input_size, lite0.input_size)
+
+
+def test_a_model_file_renders_with_its_options_on_the_command_line(tmp_path, monkeypatch,
+                                                                   digit_models):
+    shutil.copytree(digit_models / "models", tmp_path / "models")
+    monkeypatch.chdir(tmp_path)
+    inputs = ["--labels", "models/digits/labels.txt", "--input-size", "32",
+              "--mean", "0.5", "0.5", "0.5", "--std", "0.5", "0.5", "0.5"]
+    result = runner.invoke(app, ["render", "export:models/digits/wide.pt2", "three",
+                                 "-o", "three.png", "--steps", "48", "--size", "64",
+                                 "--variant", "plain", *inputs])
+    assert result.exit_code == 0, result.output
+    assert "class 3 (three)" in result.output
+    model = load_model(ModelSpec("export:models/digits/wide.pt2",
+                                 labels=tuple(DIGITS), input_size=32, mean=(0.5,) * 3,
+                                 std=(0.5,) * 3))
+    with torch.no_grad():
+        logits = model(center_view(read_image(tmp_path / "three.png")[None], 32))
+    assert int(logits.argmax()) == 3
+    result = runner.invoke(app, ["render", "python:models/digits/net.py:build", "3",
+                                 "-o", "cnn.png", "--steps", "2", "--size", "32",
+                                 "--weights", "models/digits/cnn.safetensors", *inputs])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["render", "export:models/digits/wide.pt2", "3", "-o", "x.png"])
+    assert result.exit_code == 2 and "needs labels, input_size, mean, std" in result.output
