@@ -6,7 +6,7 @@ import torchvision
 from safetensors.torch import save_file
 
 from featviz.efficientnet_lite import EfficientNetLite
-from featviz.errors import InputError, WeightsUnavailableError
+from featviz.errors import InputError, WeightsUnavailableError, first_line
 from featviz.models.class_names import IMAGENET_CLASSES
 from featviz.models.loading import load_model, weights_available
 from featviz.models.registry import parse_model_name
@@ -75,6 +75,7 @@ def test_missing_torchvision_weights_offline_name_the_file(tmp_path, monkeypatch
     message = str(error.value)
     assert str(tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in message
     assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in message
+    assert "weights: random runs it with random weights" in message
 
 
 def test_missing_timm_weights_offline_name_the_repo(tmp_path, monkeypatch):
@@ -141,6 +142,32 @@ def test_a_text_file_renamed_pt_says_it_is_not_a_checkpoint(tmp_path):
         load_model("resnet18", weights=str(path))
 
 
+def test_a_whole_pickled_model_as_weights_says_to_save_its_state_dict(tmp_path):
+    import torchvision
+
+    path = tmp_path / "whole.pt"
+    torch.save(torchvision.models.resnet18(num_classes=3), path)
+    with pytest.raises(InputError) as error:
+        load_model("resnet18", weights=str(path))
+    message = str(error.value)
+    assert "whole.pt holds pickled Python objects (a whole model saved with torch.save(model)" \
+        in message and "torch.save(model.state_dict(), path)" in message
+    assert "\x1b" not in message
+
+
+def test_a_training_checkpoint_as_weights_says_to_save_the_state_dict_alone(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"epoch": 3, "state_dict": {"fc.bias": torch.zeros(1000)}}, path)
+    with pytest.raises(InputError, match=r"checkpoint with entries that are no tensors \('epoch', "
+                                         r"'state_dict'\).*checkpoint\['state_dict'\]"):
+        load_model("resnet18", weights=str(path))
+
+
+def test_a_message_to_the_user_loses_terminal_colour_codes():
+    error = RuntimeError("Weights only load failed, \x1b[1mdo those steps\x1b[0m. More\nlines")
+    assert first_line(error) == "RuntimeError: Weights only load failed, do those steps. More"
+
+
 class Payload:
     def __init__(self, target):
         self.target = target
@@ -155,7 +182,7 @@ def test_a_pickle_payload_is_refused_and_never_runs(tmp_path):
     canary = tmp_path / "created_by_the_payload"
     path = tmp_path / "evil.pt"
     path.write_bytes(pickle.dumps({"fc.weight": Payload(str(canary))}, protocol=2))
-    with pytest.raises(InputError, match="cannot read weights file .*evil.pt: UnpicklingError"):
+    with pytest.raises(InputError, match="evil.pt holds pickled Python objects"):
         load_model("resnet18", weights=str(path))
     assert not canary.exists()
 

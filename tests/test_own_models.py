@@ -164,3 +164,13 @@ def test_a_model_file_that_is_no_regular_file_says_what_it_is(tmp_path):
         load_state_dict_file(tmp_path / "folder.pt")
     with pytest.raises(InputError, match="export file .*folder.pt is a folder"):
         load_model(ModelSpec(f"export:{tmp_path}/folder.pt", **INPUTS))
+
+
+def test_an_export_with_a_fixed_batch_says_to_export_a_dynamic_one(tmp_path):
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(4, 3))
+    path = tmp_path / "static.pt2"
+    torch.export.save(torch.export.export(net, (torch.zeros(1, 3, 32, 32),)), path)
+    with pytest.raises(InputError, match=r"static.pt2 takes a fixed batch of 1.*export with a "
+                                         r"dynamic batch.*Dim.AUTO"):
+        load_model(ModelSpec(f"export:{path}", **INPUTS))

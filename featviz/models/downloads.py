@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from featviz.errors import WeightsUnavailableError
+from featviz.models.spec import RANDOM_WEIGHTS
 
 DOWNLOAD_TIMEOUT_S = 30
 T = TypeVar("T")
@@ -19,6 +20,7 @@ T = TypeVar("T")
 def download(fetch: Callable[[], T], url: str, missing: str, how: str) -> T:
     """``fetch()``, which downloads from ``url``; a WeightsUnavailableError that says what is
     ``missing`` and ``how`` to get it where it cannot, without waiting on a dead network."""
+    how += f"; weights: {RANDOM_WEIGHTS} runs it with random weights (tests, speed, no pictures)"
     if offline() or not reachable(url):
         raise WeightsUnavailableError(f"{missing} and cannot be downloaded here: {how}")
     try:

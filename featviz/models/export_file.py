@@ -20,6 +20,7 @@ from featviz.models.source import OWN_NETWORK_NEEDS, Source
 from featviz.models.spec import ModelSpec
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from featviz.models.classifier import Built
@@ -65,10 +66,24 @@ def load_exported(path: Path) -> nn.Module:
     except Exception as error:  # a damaged or foreign archive fails in many ways
         raise InputError(f"cannot load export file {path}: {first_line(error)}") from None
     check_exported_graph(program.graph_module, f"export file {path}")
+    check_dynamic_batch(program, path)
     try:
         return torch.export.unflatten(program)
     except Exception as error:
         raise InputError(f"cannot load export file {path}: {first_line(error)}") from None
+
+
+def check_dynamic_batch(program: torch.export.ExportedProgram, path: Path) -> None:
+    """The program's image input takes any batch: featviz runs many images at once."""
+    inputs = program.graph_signature.user_inputs
+    nodes = {node.name: node for node in program.graph.nodes}
+    value = nodes[inputs[0]].meta.get("val") if inputs and inputs[0] in nodes else None
+    shape = getattr(value, "shape", None)
+    if shape is not None and len(shape) == 4 and isinstance(shape[0], int):
+        raise InputError(
+            f"export file {path} takes a fixed batch of {shape[0]}, but featviz runs many images "
+            "at once: export with a dynamic batch, torch.export.export(net, (example,), "
+            "dynamic_shapes=({0: torch.export.Dim.AUTO},)) (docs/own-models.md)")
 
 
 @contextlib.contextmanager

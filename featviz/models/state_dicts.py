@@ -3,6 +3,7 @@ with ``weights_only=True``; and the checks every model file passes first."""
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -31,10 +32,23 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except InputError:
         raise
+    except pickle.UnpicklingError:
+        raise InputError(
+            f"weights file {path} holds pickled Python objects (a whole model saved with "
+            "torch.save(model), or an object of your training code), which featviz does not "
+            "unpickle: unpickling runs code. Save the weights alone: "
+            "torch.save(model.state_dict(), path), or safetensors.torch.save_file("
+            "model.state_dict(), path) for a .safetensors file") from None
     except Exception as error:
         raise InputError(f"cannot read weights file {path}: {first_line(error)}") from error
     if not isinstance(state, dict):
         raise InputError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
+    others = [key for key, value in state.items() if not isinstance(value, torch.Tensor)]
+    if others:
+        raise InputError(
+            f"weights file {path} holds a checkpoint with entries that are no tensors "
+            f"({', '.join(map(quoted, others[:MAX_KEYS_NAMED]))}), not a state dict: save its "
+            "model's state dict alone (e.g. checkpoint['state_dict'] or model.state_dict())")
     check_finite_tensors(state, f"weights file {path}")
     return state
 
