@@ -21,6 +21,7 @@ from featviz.errors import InputError
 from featviz.models.classifier import Classifier
 from featviz.objectives import ClassLogit, Targeted
 from featviz.parameterizations import MAX_DECAY, FourierImage
+from featviz.progress import Update, progress_reporter
 from featviz.transforms import Augmentation, center_view
 from featviz.units import Unit, UnitObjective, capture, layers
 
@@ -60,8 +61,18 @@ class Accentuated:
 
 
 def accentuate(model: Classifier, image: torch.Tensor, target: int | Unit,
-               config: AccentuationConfig = AccentuationConfig()) -> Accentuated:
-    """``image`` (3, S, S) in [0, 1] accentuated for ``target`` (a class index or a unit)."""
+               config: AccentuationConfig = AccentuationConfig(),
+               progress: bool = True) -> Accentuated:
+    """``image`` (3, S, S) in [0, 1] accentuated for ``target`` (a class index or a unit), under
+    a progress bar unless ``progress`` is False."""
+    if progress:
+        with progress_reporter("accentuate", config.steps) as update:
+            return _accentuate(model, image, target, config, update)
+    return _accentuate(model, image, target, config, lambda step, detail: None)
+
+
+def _accentuate(model: Classifier, image: torch.Tensor, target: int | Unit,
+                config: AccentuationConfig, update: Update) -> Accentuated:
     if image.dim() != 3 or image.shape[0] != 3 or image.shape[1] != image.shape[2]:
         raise InputError(f"accentuate takes one square RGB image (3, S, S), got "
                          f"{tuple(image.shape)}")
@@ -80,7 +91,7 @@ def accentuate(model: Classifier, image: torch.Tensor, target: int | Unit,
             before = float(_score(model, objective, original, size, targets))
             reference = caught[layer][1].detach()
         norm = reference.pow(2).sum().clamp(min=1e-12)
-        for _ in range(config.steps):
+        for step in range(1, config.steps + 1):
             rendered = fourier()
             views = config.augmentation(rendered.expand(config.views, -1, -1, -1), size,
                                         generator) if config.views else rendered[:0]
@@ -91,6 +102,7 @@ def accentuate(model: Classifier, image: torch.Tensor, target: int | Unit,
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            update(step, "1 image")
         with torch.no_grad():
             final = fourier()
             after = float(_score(model, objective, final, size, targets))

@@ -224,8 +224,8 @@ def _scores(model: Classifier, batch: torch.Tensor, target: int) -> tuple[float,
 
 def channel_pictures(model: Classifier, channels: Sequence[tuple[str, int]],
                      augmentation: Augmentation, config: OptimizationConfig | None = None,
-                     progress: Callable[[Progress], None] | None = None) -> OptimizationResult:
+                     progress: Callable[[Progress], None] | bool = True) -> OptimizationResult:
     """One image per (layer, channel), all in one batch (the units engine); result i belongs
-    to ``channels[i]``."""
+    to ``channels[i]``; ``progress`` as ``optimize``'s."""
     return optimize_units(model, [Channel(layer, channel) for layer, channel in channels],
                           augmentation, config, progress=progress)

@@ -123,6 +123,7 @@ def render_command(
     std: tuple[float, float, float] | None = typer.Option(None, "--std", metavar="R G B",
                                                           help="The model's normalization std: "
                                                           "for a model file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     params: Path = PARAMS_OPTION,
 ) -> None:
     """One picture of a class or a unit, the pipeline's recipe.
@@ -144,7 +145,7 @@ def render_command(
         options = {"weights": weights, "labels": labels, "input_size": input_size,
                    "mean": mean and list(mean), "std": std and list(std)}
         render(model, target, output, variant, steps or None, size or None, seed, params, start,
-               options)
+               options, not quiet)
 
     _run(run)
 

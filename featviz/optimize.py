@@ -39,6 +39,7 @@ from featviz.parameterizations import (
     Parameterization,
     parameterization,
 )
+from featviz.progress import progress_reporter
 from featviz.transforms import CROP_RATIO, Augmentation, center_view, crop_matrices, warp
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -175,11 +176,17 @@ def optimize(
     objective: Objective | Scores,
     augmentation: Augmentation,
     config: OptimizationConfig = OptimizationConfig(),
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[Progress], None] | bool = True,
 ) -> OptimizationResult:
     """Maximize ``objective`` for every target at once (class indices, indices into a unit
     objective's units, or whatever a plain function of (logits, images, targets) reads);
-    see the module docstring."""
+    see the module docstring. ``progress``: True shows a bar (``featviz.progress``), False
+    nothing, a function is called after every step."""
+    if progress is True:
+        noun = "target" if len(targets) == 1 else "targets"
+        with progress_reporter(f"optimize {len(targets)} {noun}", config.steps) as update:
+            return optimize(model, targets, objective, augmentation, config, lambda p: update(
+                p.step, f"{p.active_targets} of {p.total_targets} optimizing"))
     require_classifier(model, "optimize")
     objective = as_objective(objective)
     targeted = objective.targeted
@@ -197,7 +204,7 @@ def optimize(
             evaluated = None
             if step % config.eval_every == 0 or step == config.steps:
                 evaluated = run.evaluate(step, scores)
-            if progress is not None:
+            if progress:
                 progress(Progress(step, config.steps, len(run.active), len(targets), evaluated))
             if not run.active:
                 break

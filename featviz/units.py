@@ -616,10 +616,11 @@ def layers(model: Classifier, size: int | None = None) -> list[LayerInfo]:
 def optimize_units(model: Classifier, units: Sequence[Unit], augmentation: Augmentation,
                    config: OptimizationConfig | None = None,
                    penalty: Objective | None = None,
-                   progress: Callable[[Progress], None] | None = None) -> OptimizationResult:
+                   progress: Callable[[Progress], None] | bool = True) -> OptimizationResult:
     """One image (``config.copies`` images) per unit, all units in one batch; ``penalty`` (e.g.
     ``0.05 * TotalVariation()``) is subtracted. Result i belongs to ``units[i]``. Without a
-    ``config``, the pipeline's units recipe (``featviz.recipes.UNITS``)."""
+    ``config``, the pipeline's units recipe (``featviz.recipes.UNITS``); ``progress`` as
+    ``optimize``'s."""
     objective = UnitObjective(units)
     if penalty is not None:
         objective = objective - penalty

@@ -27,7 +27,7 @@ from stages.common.outputs import (
     natural_dir,
     write_stage_outputs,
 )
-from stages.common.progress import progress_reporter
+from featviz.progress import progress_reporter
 from stages.natural_examples import EXAMPLES, TOP, grid_classes
 from stages.params.evaluation import evaluation_settings, evaluators
 from stages.params.natural import natural_settings
@@ -60,7 +60,8 @@ def accentuate_stage(model_key: str, params_path: Path) -> None:
     results = []
     with progress_reporter(f"accentuate {model_key}", len(targets)) as update:
         for done, (target, original) in enumerate(zip(targets, originals), start=1):
-            results.append(accentuate(model, original, target, settings.accentuation))
+            results.append(accentuate(model, original, target, settings.accentuation,
+                                      progress=False))
             update(done, labels[target])
     accentuated = torch.stack([result.image for result in results])
     scores = score(params, model_key, originals, accentuated, targets)

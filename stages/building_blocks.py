@@ -34,7 +34,7 @@ from stages.common.outputs import (
     json_text,
     write_stage_outputs,
 )
-from stages.common.progress import progress_reporter
+from featviz.progress import progress_reporter
 from stages.common.tables import spreadsheet_text
 from stages.params.blocks import BlockSettings, block_settings
 from stages.params.reader import Params, load_params, prefixed

@@ -32,7 +32,7 @@ from stages.common.outputs import (
     json_text,
     write_stage_outputs,
 )
-from stages.common.progress import progress_reporter
+from featviz.progress import progress_reporter
 from stages.common.tables import HEADLINE, headline_table, label_space_lines, spreadsheet_text
 from stages.params.evaluation import EvaluationSettings, evaluation_settings, evaluators
 from stages.params.reader import Params, load_params, prefixed

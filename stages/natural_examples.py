@@ -41,7 +41,7 @@ from stages.common.outputs import (
     natural_dir,
     write_stage_outputs,
 )
-from stages.common.progress import progress_reporter
+from featviz.progress import progress_reporter
 from stages.params.natural import natural_settings
 from stages.params.reader import Params, load_params, prefixed
 from stages.params.units import unit_set

@@ -4,7 +4,10 @@ them in the grid and the TorchScript one held out, on the ten digits; the grid m
 against the digits themselves as real images (images/digits/, written by train.py too), each
 class's top real digit accentuated.
 
-    python examples/digits/run.py
+    python examples/digits/run.py [--quiet]
+
+Training shows a progress bar per model (--quiet: none, and DVC says less), the stages their
+progress lines.
 
 The models and images are DVC's (models/digits.dvc, images/digits.dvc), not git's.
 Afterwards `dvc exp show`, `dvc plots show` and data/report/index.html show the experiment;
@@ -80,11 +83,13 @@ def track() -> None:
 
 
 def main() -> None:
+    quiet = "--quiet" in sys.argv[1:]
     if not (Path(FOLDER) / "traced.pt").is_file() or not Path(IMAGES).is_dir():
         subprocess.run([sys.executable, str(HERE / "train.py"), "--output", FOLDER,
-                        "--images", IMAGES], check=True)
+                        "--images", IMAGES, *(["--quiet"] if quiet else [])], check=True)
     track()
-    command = ["dvc", "exp", "run", *(word for value in overrides() for word in ("-S", value))]
+    command = ["dvc", "exp", "run", *(["--quiet"] if quiet else []),
+               *(word for value in overrides() for word in ("-S", value))]
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True)
 

@@ -23,6 +23,7 @@ natural set (docs/natural-images.md): ``<images>/<label>/<index>.png``, 32 x 32.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import shutil
 import warnings
@@ -39,6 +40,7 @@ from safetensors.torch import save_file
 from sklearn.datasets import load_digits
 from torch import nn
 
+from featviz.progress import Update, progress_reporter
 from featviz.transforms import Augmentation
 
 HERE = Path(__file__).resolve().parent
@@ -99,12 +101,13 @@ class WideNet(nn.Module):
 TRAINING_VIEWS = Augmentation(crop_scale=(0.6, 1.0), rotation=15, color_jitter=(0.2, 0.2, 0, 0))
 
 
-def train(net: nn.Module, data: tuple, epochs: int, seed: int) -> nn.Module:
+def train(net: nn.Module, data: tuple, epochs: int, seed: int,
+          progress: Update = lambda epoch, detail: None) -> nn.Module:
     generator = torch.Generator().manual_seed(seed)
     images, labels = data
     optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
     net.train()
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         order = torch.randperm(len(labels), generator=generator)
         for start in range(0, len(labels), 64):
             batch = order[start:start + 64]
@@ -113,6 +116,7 @@ def train(net: nn.Module, data: tuple, epochs: int, seed: int) -> nn.Module:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        progress(epoch, f"loss {float(loss):.3f}")
     return net.eval()
 
 
@@ -153,8 +157,9 @@ def folder_written(folder: Path) -> Iterator[Path]:
     temporary.rename(folder)
 
 
-def make_models(output: Path) -> dict[str, float]:
-    """Train and write the four models, the factory and the labels; their test accuracy."""
+def make_models(output: Path, progress: bool = False) -> dict[str, float]:
+    """Train and write the four models, the factory and the labels (each model's epochs under a
+    progress bar, if ``progress``); their test accuracy."""
     output.mkdir(parents=True, exist_ok=True)
     shutil.copy(HERE / "net.py", output / "net.py")
     (output / "labels.txt").write_text("\n".join(LABELS) + "\n")
@@ -163,7 +168,9 @@ def make_models(output: Path) -> dict[str, float]:
     scores = {}
     for seed, name in enumerate(EPOCHS):
         torch.manual_seed(seed)  # the initial weights
-        net = train(build_model(name), train_data, EPOCHS[name], seed)
+        with progress_reporter(f"train {name}", EPOCHS[name]) if progress else \
+                contextlib.nullcontext(lambda epoch, detail: None) as update:
+            net = train(build_model(name), train_data, EPOCHS[name], seed, update)
         scores[name] = accuracy(net, test_data)
         save(name, net, output, example)
     return scores
@@ -183,9 +190,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Path("models/digits"))
     parser.add_argument("--images", type=Path, help="also write the digits as images here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args()
     with folder_written(args.output) as output:
-        for name, score in make_models(output).items():
+        for name, score in make_models(output, progress=not args.quiet).items():
             print(f"{name}: {100 * score:.1f}% of the held-out digits", flush=True)
     if args.images:
         with folder_written(args.images) as images:

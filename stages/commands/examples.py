@@ -16,7 +16,7 @@ from featviz.transforms import center_view
 from stages.commands.lookup import named_model
 from stages.commands.render import check_writable, parse_target
 from stages.common.natural_images import batches, list_set, read_natural_image
-from stages.common.progress import progress_reporter
+from featviz.progress import progress_reporter
 
 THUMBNAIL = 128
 

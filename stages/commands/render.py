@@ -29,25 +29,26 @@ CLASS_INDEX = re.compile(r"[0-9]+")  # ASCII digits: str.isdigit() also takes 'Â
 
 def render(model_name: str, target: str, output: Path, variant: str, steps: int | None,
            size: int | None, seed: int, params_path: Path, start: Path | None = None,
-           options: dict | None = None) -> None:
+           options: dict | None = None, progress: bool = True) -> None:
     """Optimize ``target`` of the model (from the real image ``start``, if given) and write the
-    image to ``output``; ``options``: a models entry's options for a model not in params.yaml
-    (``weights``, ``labels``, ...)."""
+    image to ``output``, under a progress bar unless ``progress`` is False; ``options``: a
+    models entry's options for a model not in params.yaml (``weights``, ``labels``, ...)."""
     check_writable(output)
     model = load_model(named_model(model_name, params_path, options=options))
     parsed = parse_target(target, model.class_names)
     if start is not None:
-        accentuated(model, parsed, start, output, steps, seed)
+        accentuated(model, parsed, start, output, steps, seed, progress)
         return
     recipe = RECIPES["units" if isinstance(parsed, Channel) else variant]
     changes = {"seed": seed, **({"steps": steps} if steps else {}),
                **({"image_size": size} if size else {})}
     config = dataclasses.replace(recipe.config, **changes)
     if isinstance(parsed, Channel):
-        result = optimize_units(model, [parsed], recipe.augmentation, config)
+        result = optimize_units(model, [parsed], recipe.augmentation, config, progress=progress)
         what = parsed.name
     else:
-        result = optimize(model, [parsed], recipe.objective, recipe.augmentation, config)
+        result = optimize(model, [parsed], recipe.objective, recipe.augmentation, config,
+                          progress)
         what = f"class {parsed} ({model.class_names[parsed]}), p(target) " \
                f"{result.targets[0].p_target:.2f}"
     _save(result.targets[0].image, output)
@@ -55,10 +56,10 @@ def render(model_name: str, target: str, output: Path, variant: str, steps: int 
 
 
 def accentuated(model: Classifier, target: int | Channel, start: Path, output: Path,
-                steps: int | None, seed: int) -> None:
+                steps: int | None, seed: int, progress: bool) -> None:
     image = read_natural_image(start, model.input_size)
     config = AccentuationConfig(seed=seed, **({"steps": steps} if steps else {}))
-    result = accentuate(model, image, target, config)
+    result = accentuate(model, image, target, config, progress)
     _save(result.image, output)
     what = target.name if isinstance(target, Channel) else \
         f"class {target} ({model.class_names[target]})"

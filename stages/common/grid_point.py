@@ -17,7 +17,7 @@ from pathlib import Path
 
 from featviz.optimize import OptimizationResult, Progress
 from stages.common.live import LiveMetrics
-from stages.common.progress import progress_reporter
+from featviz.progress import progress_reporter
 from stages.params.yaml_file import ParamsFile
 
 

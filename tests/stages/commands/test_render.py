@@ -38,6 +38,9 @@ def test_a_unit_renders_by_layer_and_channel(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "unit.png").shape == (3, 64, 64)
     assert "channel(blocks.4, 17)" in result.output
+    assert "optimize 1 target: step 4 of 4" in result.output
+    result = render("blocks.4:17", "-o", "unit.png", "--steps", "4", "--size", "64", "--quiet")
+    assert result.exit_code == 0 and "step 1 of" not in result.output
 
 
 def test_a_target_that_is_no_class_exits_2_with_the_nearest_labels(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
-"""Progress for long stages: a rich bar on a terminal, otherwise a log line every 10 s with the
-time of day, the step, how long it has run and how long it has left."""
+"""Progress for long work (a stage, an optimization in a notebook or a command): a rich bar on a
+terminal or in a notebook, otherwise (a log, DVC's output) a line every 10 s with the time of
+day, the step, how long it has run and how long it has left."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ Update = Callable[[int, str], None]
 def progress_reporter(description: str, total: int) -> Iterator[Update]:
     """Yields ``update(completed, detail)``."""
     console = Console(stderr=True)
-    if console.is_terminal:
+    if console.is_terminal or console.is_jupyter:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
                    TimeRemainingColumn())
