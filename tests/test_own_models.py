@@ -34,6 +34,7 @@ def digit_spec(folder, form: str, **changes) -> ModelSpec:
         "resnet": ModelSpec("torchvision:resnet18", f"{models}/resnet18.safetensors",
                             num_classes=10, **INPUTS),
         "traced": ModelSpec(f"torchscript:{models}/traced.pt", **INPUTS),
+        "onnx": ModelSpec(f"onnx:{models}/traced.onnx", **INPUTS),
     }[form]
     return ModelSpec(**{**spec.__dict__, **changes})
 
@@ -47,7 +48,7 @@ def held_out_digits():
     return images, labels.tolist()
 
 
-@pytest.mark.parametrize("form", ["cnn", "wide", "resnet", "traced"])
+@pytest.mark.parametrize("form", ["cnn", "wide", "resnet", "traced", "onnx"])
 def test_each_form_loads_and_reads_digits_it_never_saw(digit_models, form):
     model = load_model(digit_spec(digit_models, form))
     assert model.class_names == list(LABELS) and model.input_size == 32

@@ -1,6 +1,7 @@
-"""The pipeline on your own models, for real: four digit classifiers (examples/digits/train.py
-trains them, if models/digits/ lacks them) added to params.yaml by `dvc exp run -S`, three of
-them in the grid and the TorchScript one held out, on the ten digits; the grid models checked
+"""The pipeline on your own models, for real: digit classifiers in five forms
+(examples/digits/train.py trains them, if models/digits/ lacks them) added to params.yaml by
+`dvc exp run -S`, three of them in the grid and the TorchScript and ONNX ones held out, on the
+ten digits; the grid models checked
 against the digits themselves as real images (images/digits/, written by train.py too), each
 class's top real digit accentuated.
 
@@ -34,9 +35,10 @@ MODELS = {
     "digits_resnet": {"name": "torchvision:resnet18", "num_classes": 10,
                       "weights": f"{FOLDER}/resnet18.safetensors", **NORMALIZATION},
     "digits_traced": {"name": f"torchscript:{FOLDER}/traced.pt", **NORMALIZATION},
+    "digits_onnx": {"name": f"onnx:{FOLDER}/traced.onnx", **NORMALIZATION},
 }
 GRID = ["digits_cnn", "digits_wide", "digits_resnet"]
-HELD_OUT = ["digits_traced"]
+HELD_OUT = ["digits_traced", "digits_onnx"]
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
@@ -84,7 +86,7 @@ def track() -> None:
 
 def main() -> None:
     quiet = "--quiet" in sys.argv[1:]
-    if not (Path(FOLDER) / "traced.pt").is_file() or not Path(IMAGES).is_dir():
+    if not (Path(FOLDER) / "traced.onnx").is_file() or not Path(IMAGES).is_dir():
         subprocess.run([sys.executable, str(HERE / "train.py"), "--output", FOLDER,
                         "--images", IMAGES, *(["--quiet"] if quiet else [])], check=True)
     track()

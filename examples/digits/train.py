@@ -8,7 +8,9 @@ takes a model of your own in, and write them under models/digits/:
 - resnet: torchvision's ResNet-18 with a 10-class head (models/digits/resnet18.safetensors):
   ``name: torchvision:resnet18`` and ``num_classes: 10``
 - traced: the net.py architecture trained from another seed, as a TorchScript file
-  (models/digits/traced.pt): ``name: torchscript:models/digits/traced.pt``
+  (models/digits/traced.pt): ``name: torchscript:models/digits/traced.pt``, and as an ONNX file
+  (models/digits/traced.onnx), as another framework would hand it over:
+  ``name: onnx:models/digits/traced.onnx``
 
 The digits are 8 x 8 grey images (1,797 of them, inside scikit-learn, offline); the models see
 them as 32 x 32 RGB in [0, 1], normalized by mean and std 0.5. Seeded: the same run gives the
@@ -139,6 +141,9 @@ def save(name: str, net: nn.Module, output: Path, example: torch.Tensor) -> None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated
             torch.jit.trace(net, example).save(str(output / "traced.pt"))
+            warnings.simplefilter("ignore", DeprecationWarning)  # so is this ONNX exporter
+            torch.onnx.export(net, (example,), str(output / "traced.onnx"), dynamo=False,
+                              input_names=["images"], dynamic_axes={"images": {0: "batch"}})
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from collections.abc import Collection
 from featviz.errors import InputError
 from featviz.models.embedded import VARIANTS, EmbeddedSource
 from featviz.models.export_file import ExportSource
+from featviz.models.onnx_file import OnnxSource
 from featviz.models.python_factory import PythonSource
 from featviz.models.source import Source
 from featviz.models.spec import RANDOM_WEIGHTS
@@ -19,7 +20,7 @@ from featviz.validation import quoted
 
 # in the order a name is tried: the embedded and short names before the prefixed kinds
 SOURCES: tuple[type[Source], ...] = (EmbeddedSource, TorchvisionSource, TimmSource,
-                                     PythonSource, ExportSource, TorchScriptSource)
+                                     PythonSource, ExportSource, TorchScriptSource, OnnxSource)
 
 
 def parse_model_name(name: str) -> Source:
