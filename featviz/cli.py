@@ -208,13 +208,17 @@ def classes_command(
 ) -> None:
     """Find class indices by label.
 
-    A class set lists indices or labels; with --model, that model's labels.
+    A class set lists indices or labels; with --model, that model's labels. ImageNet's labels
+    are searched with their WordNet synonyms (724 'pirate' is found by 'pirate ship').
     """
     from featviz.labels import search_labels
+    from featviz.models.class_names import IMAGENET_CLASSES, IMAGENET_SYNONYMS
     from stages.commands.lookup import model_labels
 
     def show() -> None:
-        matches = search_labels(query, model_labels(model, params))
+        labels = model_labels(model, params)
+        synonyms = IMAGENET_SYNONYMS if labels == IMAGENET_CLASSES else None
+        matches = search_labels(query, labels, synonyms)
         if not matches:
             where = f"model {model}'s labels" if model else "ImageNet's labels"
             raise InputError(f"none of {where} contains {quoted(query)}")
@@ -227,12 +231,15 @@ def classes_command(
 @app.command("layers")
 def layers_command(
     model: str = MODEL_ARGUMENT,
+    query: str = typer.Argument("", metavar="QUERY", help="Part of a layer name (layer4, "
+                                "blocks.5), or a layout (conv, tokens); empty: all."),
     size: int = typer.Option(0, "--size", metavar="N", help="Input size; 0: the model's own."),
     params: Path = PARAMS_OPTION,
 ) -> None:
     """List the layers that units can read.
 
-    For each: name, output shape, layout.
+    For each: name, output shape, layout; with QUERY, those whose name contains it or whose
+    layout it names.
 
     Layouts: conv, channels x height x width; tokens, tokens x features. A registry network is
     built with random weights, so nothing downloads.
@@ -246,7 +253,12 @@ def layers_command(
         validation.integer(size, "--size", 0, MAX_LAYERS_SIZE)
         classifier = load_model(named_model(model, params, random_weights=True))
         table = Table("layer", "output shape", "layout")
-        for info in layers(classifier, size or None):
+        found = [info for info in layers(classifier, size or None)
+                 if query in info.name or query == info.layout]
+        if not found:
+            raise InputError(f"no layer of {model} is named with {quoted(query)} or has that "
+                             "layout: leave QUERY out to list them all")
+        for info in found:
             table.add_row(info.name, " x ".join(map(str, info.shape)), info.layout)
         console = Console()
         console.print(table)

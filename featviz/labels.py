@@ -40,6 +40,15 @@ def class_of_label(label: str, labels: Sequence[str]) -> int:
     raise InputError(f"no class is labelled {quoted(label)}{hint}")
 
 
-def search_labels(query: str, labels: Sequence[str]) -> list[tuple[int, str]]:
-    """(index, label) of every label that contains ``query``, case-insensitive."""
-    return [(index, name) for index, name in enumerate(labels) if query.lower() in name.lower()]
+def search_labels(query: str, labels: Sequence[str],
+                  synonyms: Sequence[str] | None = None) -> list[tuple[int, str]]:
+    """(index, label) of every label that contains ``query``, case-insensitive, or whose
+    ``synonyms`` (one text per label) do; a label found by its synonyms comes with them."""
+    query = query.lower()
+    found = []
+    for index, name in enumerate(labels):
+        if query in name.lower():
+            found.append((index, name))
+        elif synonyms is not None and query in synonyms[index].lower():
+            found.append((index, f"{name} ({synonyms[index]})"))
+    return found

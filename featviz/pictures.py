@@ -14,10 +14,12 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from featviz import validation
+
 SHEET_COLUMNS = 5
 SHEET_TILE = 160
 SHEET_CAPTION = 18
-MAX_CAPTION = 24
+MAX_CAPTION = 24  # characters under a SHEET_TILE-wide tile; in proportion under others
 
 
 def picture(image: torch.Tensor) -> Image.Image:
@@ -27,23 +29,26 @@ def picture(image: torch.Tensor) -> Image.Image:
 
 
 def sheet(images: torch.Tensor | Sequence[torch.Tensor],
-          captions: Sequence[str] | None = None) -> Image.Image:
-    """``images`` ((n, 3, H, W), or a list of (3, H, W)) in rows of SHEET_COLUMNS, each over
-    its caption."""
+          captions: Sequence[str] | None = None, tile: int = SHEET_TILE,
+          columns: int = SHEET_COLUMNS) -> Image.Image:
+    """``images`` ((n, 3, H, W), or a list of (3, H, W)) as ``tile``-pixel squares in rows of
+    ``columns``, each over its caption (cut to the tile's width)."""
     images = list(images)
+    validation.integer(tile, "tile", 16, 4096)
+    validation.integer(columns, "columns", 1, 1000)
     captions = list(captions) if captions is not None else [""] * len(images)
-    columns = min(SHEET_COLUMNS, len(images))
+    columns = min(columns, len(images))
     rows = -(-len(images) // columns)
-    cell = SHEET_TILE + SHEET_CAPTION
-    result = Image.new("RGB", (columns * SHEET_TILE, rows * cell), "white")
+    cell = tile + SHEET_CAPTION
+    result = Image.new("RGB", (columns * tile, rows * cell), "white")
     draw = ImageDraw.Draw(result)
     font = ImageFont.load_default(size=12)
+    characters = MAX_CAPTION * tile // SHEET_TILE
     for i, (image, caption) in enumerate(zip(images, captions)):
-        left, top = (i % columns) * SHEET_TILE, (i // columns) * cell
-        tile = picture(image).resize((SHEET_TILE, SHEET_TILE), Image.Resampling.LANCZOS)
-        result.paste(tile, (left, top))
-        draw.text((left + 4, top + SHEET_TILE + 2), caption[:MAX_CAPTION], fill="black",
-                  font=font)
+        left, top = (i % columns) * tile, (i // columns) * cell
+        resized = picture(image).resize((tile, tile), Image.Resampling.LANCZOS)
+        result.paste(resized, (left, top))
+        draw.text((left + 4, top + tile + 2), caption[:characters], fill="black", font=font)
     return result
 
 

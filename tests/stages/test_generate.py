@@ -108,6 +108,8 @@ def test_classes_command_finds_indices_by_name():
     assert result.exit_code == 0
     assert "207\tgolden retriever" in result.output.splitlines()
     assert all("retriever" in line for line in result.output.splitlines())
+    ship = invoke("classes", "ship").output.splitlines()
+    assert "724\tpirate (pirate, pirate ship)" in ship and "510\tcontainer ship" in ship
     missing = invoke("classes", "unicorn")
     assert missing.exit_code == 2 and "none of ImageNet's labels contains 'unicorn'" \
         in missing.output
