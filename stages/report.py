@@ -19,6 +19,7 @@ import jinja2
 import pandas as pd
 
 from featviz.errors import InputError
+from featviz.optimize import OptimizationConfig
 from featviz.units import Channel
 from featviz.validation import quoted
 from stages.common.bounded_reads import read_bounded, read_json
@@ -447,17 +448,27 @@ def _values(by_variant: dict) -> str:
     return ", ".join(f"{key}: {value}" for key, value in values.items())
 
 
+def _setting(config: OptimizationConfig, key: str) -> object:
+    """A setting as the run used it: an optimizer or lr left to the parameterization (null in
+    params.yaml) as the parameterization's."""
+    value = getattr(config, key)
+    if value is None and key in ("optimizer", "lr"):
+        default = getattr(config.parameterization, f"default_{key}")
+        return f"{default} (the parameterization's)"
+    return value
+
+
 def setting_rows(params: Params) -> list[tuple[str, str]]:
     """The recipe's key settings, one value where the variants (and units) share it."""
     first = params.model(params.grid_models[0])
     by_variant = {v: generate_settings(params, v, first) for v in VARIANTS}
     settings = {"objective": {v: by_variant[v].objective.name for v in VARIANTS}}
     for key in KEY_SETTINGS:
-        settings[key] = {v: getattr(by_variant[v].optimization, key) for v in VARIANTS}
+        settings[key] = {v: _setting(by_variant[v].optimization, key) for v in VARIANTS}
     if params.grid_unit_sets:
         units = unit_settings(params, first).optimization
         for key in KEY_SETTINGS:
-            settings[key]["units"] = getattr(units, key)
+            settings[key]["units"] = _setting(units, key)
     return [(key, _values(values)) for key, values in settings.items()]
 
 
@@ -480,17 +491,21 @@ def _revision() -> str:
     name under `dvc exp run`. Committing the results leaves it as it is."""
     experiment = os.environ.get("DVC_EXP_NAME")
     try:
-        described = subprocess.run(["git", "log", "-1", "--format=%h of %cs", "--", *INPUTS],
-                                   capture_output=True, text=True, timeout=10, check=True)
         changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
                                   "--", *INPUTS], capture_output=True, text=True, timeout=10,
                                  check=True)
-        revision = described.stdout.strip() or "no commit yet"
+        described = subprocess.run(["git", "log", "-1", "--format=%h of %cs", "--", *INPUTS],
+                                   capture_output=True, text=True, timeout=10)  # fails unborn
+        revision = described.stdout.strip()
+        revision = f"as of commit {revision}" if revision else "not committed yet"
         if changed.stdout.strip():
             revision += ", with uncommitted changes"
     except (OSError, subprocess.SubprocessError):
-        revision = "unknown (not a git repository)"
-    return f"experiment {experiment}, inputs {revision}" if experiment else f"inputs {revision}"
+        revision = "of no git repository"
+    if experiment:
+        return (f"DVC experiment {experiment} (its params as below), run on the pipeline and "
+                f"code {revision}")
+    return f"params, pipeline and code {revision}"
 
 
 def _packages() -> str:

@@ -31,7 +31,11 @@ def heatmap_png(summary: dict, space: list[str], grid_models: list[str]) -> byte
     held-out evaluators apart, with a colour scale from 0% to 100%."""
     font = ImageFont.load_default(size=14)
     generators, scorers = space_models(space, grid_models)
-    cell_w, cell_h, label_w, header_h, gap, scale_h = 150, 44, 170, 60, 30, 50
+    cell_w, cell_h, gap, scale_h = 150, 44, 30, 50
+    titles = [fitted([evaluator] if evaluator in grid_models else [evaluator, "(held-out)"],
+                     font, cell_w - 8) for evaluator in scorers]
+    header_h = 42 + 18 * max(len(title) for title in titles)
+    label_w = max(170, 20 + max(draw_width(font, generator) for generator in generators))
     panel_w = label_w + cell_w * len(scorers)
     width = panel_w * len(VARIANTS) + gap * (len(VARIANTS) - 1) + 20
     height = header_h + cell_h * len(generators) + scale_h + 20
@@ -41,12 +45,13 @@ def heatmap_png(summary: dict, space: list[str], grid_models: list[str]) -> byte
         left = 10 + v * (panel_w + gap)
         draw.text((left, 5), f"{variant}: rows made for, columns scored by", fill="black",
                   font=font)
-        for e, evaluator in enumerate(scorers):
-            title = evaluator if evaluator in grid_models else f"{evaluator} (held-out)"
-            draw.text((left + label_w + e * cell_w + 4, 32), title[:20], fill="black", font=font)
+        for e, title in enumerate(titles):
+            for line, text in enumerate(title):
+                draw.text((left + label_w + e * cell_w + 4, 30 + 18 * line), text, fill="black",
+                          font=font)
         for g, generator in enumerate(generators):
             top = header_h + g * cell_h
-            draw.text((left, top + 14), generator[:22], fill="black", font=font)
+            draw.text((left, top + 14), generator, fill="black", font=font)
             for e, evaluator in enumerate(scorers):
                 value = summary[variant][generator][evaluator]["top1"]
                 box = (left + label_w + e * cell_w, top, left + label_w + (e + 1) * cell_w - 2,
@@ -68,6 +73,23 @@ def heatmap_png(summary: dict, space: list[str], grid_models: list[str]) -> byte
     return buffer.getvalue()
 
 
+def draw_width(font: ImageFont.FreeTypeFont, text: str) -> int:
+    return int(font.getlength(text)) + 1
+
+
+def fitted(words: list[str], font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """``words`` as lines no wider than ``width``: a word that is wider is cut into pieces
+    (a model name has no spaces to break at)."""
+    lines = []
+    for word in words:
+        while draw_width(font, word) > width:
+            cut = max(i for i in range(1, len(word) + 1) if draw_width(font, word[:i]) <= width)
+            lines.append(word[:cut])
+            word = word[cut:]
+        lines.append(word)
+    return lines
+
+
 def shade(value: float) -> tuple[int, int, int]:
     shade = int(255 * (1 - value))
     return shade, 160 + int(95 * (1 - value)), shade
@@ -84,12 +106,17 @@ CURVES_WIDTH, CURVES_HEIGHT, CURVES_MARGIN = 520, 200, 30
 class Curve:
     name: str
     colour: str
-    points: str  # "x,y x,y ..." in the SVG's pixels
+    points: list[tuple[float, float]]  # (x, y) in the SVG's pixels, one per evaluation
+
+    @property
+    def polyline(self) -> str:
+        return " ".join(f"{x:.1f},{y:.1f}" for x, y in self.points)
 
 
 @dataclass(frozen=True)
 class Curves:
-    """A line per class of objective over step, for an inline SVG (no script, no library)."""
+    """A line per class of objective over step, a dot per evaluation (so that one evaluation
+    shows too), for an inline SVG (no script, no library) with a legend."""
 
     lines: list[Curve]
     first_step: float
@@ -110,13 +137,13 @@ def curves(history: pd.DataFrame) -> Curves | None:
     y0, y1 = values.min(), max(values.max(), values.min() + 1e-9)
     width, height, margin = CURVES_WIDTH, CURVES_HEIGHT, CURVES_MARGIN
 
-    def point(step: float, value: float) -> str:
+    def point(step: float, value: float) -> tuple[float, float]:
         x = margin + (step - x0) / (x1 - x0) * (width - 2 * margin)
         y = height - margin - (value - y0) / (y1 - y0) * (height - 2 * margin)
-        return f"{x:.1f},{y:.1f}"
+        return round(x, 1), round(y, 1)
 
     lines = [Curve(str(name), CURVE_COLOURS[i % len(CURVE_COLOURS)],
-                   " ".join(point(s, v) for s, v in zip(rows.step, rows.objective)))
+                   [point(s, v) for s, v in zip(rows.step, rows.objective)])
              for i, (name, rows) in enumerate(history.groupby("class", sort=False))]
     return Curves(lines, x0, x1, y0, y1)
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from featviz.cli import app
 from stages.report import TEMPLATES
-from tests.conftest import REPO, tiny_params, write_params
+from tests.conftest import REPO, run, tiny_params, write_params
 
 runner = CliRunner()
 MODELS = ("efficientnet_lite0", "efficientnet_lite1")
@@ -69,7 +69,9 @@ def test_report_shows_every_image_the_heatmap_tables_curves_and_params(small_run
     # A setting shared by the variants shows once, one they set apart shows per variant.
     assert "<tr><th>steps</th><td>3</td></tr>" in page
     assert "<tr><th>patience</th><td>plain: 40, augmented: null</td></tr>" in page
-    assert "<tr><th>optimizer</th><td>null</td></tr>" in page
+    assert "<tr><th>optimizer</th><td>adam (the parameterization&#39;s)</td></tr>" in page
+    assert "<circle" in page and "<p class='legend'>" in page
+    assert "<tr><th>revision</th><td>params, pipeline and code of no git repository</td>" in page
     # Each tile lists every evaluator's verdict, colored hit or miss; a click opens it whole.
     assert len(re.findall(r"<li class='(?:hit|miss)'>", page)) == 2 * 2 * len(MODELS) * 2
     assert len(re.findall(r"<figure id='([^']+)'><a href='#\1'>", page)) == 2 * 2 * len(MODELS)
@@ -77,6 +79,20 @@ def test_report_shows_every_image_the_heatmap_tables_curves_and_params(small_run
     metrics = json.loads((small_run / "metrics/cross_eval.json").read_text())
     assert "| variant | self top-1 | transfer top-1 | held-out top-1 |" in summary
     assert f"| plain | {100 * metrics['plain']['self_top1']:.1f}% |" in summary
+
+
+def test_the_revision_names_the_commit_of_the_inputs_and_the_experiment(project, monkeypatch):
+    from stages.report import _revision
+
+    assert _revision() == "params, pipeline and code not committed yet"
+    run("git", "add", "-A", cwd=project)
+    run("git", "commit", "-q", "-m", "inputs", cwd=project)
+    commit = run("git", "log", "-1", "--format=%h of %cs", cwd=project).strip()
+    assert _revision() == f"params, pipeline and code as of commit {commit}"
+    monkeypatch.setenv("DVC_EXP_NAME", "prima-huts")
+    (project / "params.yaml").write_text((project / "params.yaml").read_text() + "\n")
+    assert _revision() == ("DVC experiment prima-huts (its params as below), run on the pipeline "
+                           f"and code as of commit {commit}, with uncommitted changes")
 
 
 def test_the_report_is_the_same_for_the_same_inputs(small_run):

@@ -3,9 +3,9 @@ import io
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFont, ImageStat
 
-from stages.common.figures import curves, data_uri, faded_png, heatmap_png
+from stages.common.figures import curves, data_uri, faded_png, fitted, heatmap_png
 from stages.common.images import png_bytes
 
 
@@ -19,16 +19,33 @@ def test_the_heatmap_has_a_panel_per_variant_and_a_row_per_generator():
     large = Image.open(io.BytesIO(heatmap_png(summary_of(["a", "b"], ["a", "b", "c"], 0.5),
                                               ["a", "b", "c"], ["a", "b"])))
     assert small.format == "PNG"
-    assert large.height - small.height == 44  # one more generator row
+    # one more generator row, and the held-out evaluator's title on a second line
+    assert large.height - small.height == 44 + 18
     assert large.width - small.width == 2 * 2 * 150  # two more evaluator columns per variant
 
 
 def test_a_cell_is_darker_the_higher_its_top1():
-    def cell_brightness(top1: float) -> int:
+    def brightness(top1: float) -> float:
         image = Image.open(io.BytesIO(heatmap_png(summary_of(["a"], ["a"], top1), ["a"], ["a"])))
-        return image.convert("L").getpixel((10 + 170 + 10, 60 + 5))  # inside the first cell
+        return ImageStat.Stat(image.convert("L")).mean[0]
 
-    assert cell_brightness(1.0) < cell_brightness(0.5) < cell_brightness(0.0)
+    assert brightness(1.0) < brightness(0.5) < brightness(0.0)
+
+
+def test_a_column_title_is_never_clipped_a_long_one_breaks_into_lines():
+    font = ImageFont.load_default(size=14)
+    assert fitted(["efficientnet_lite1", "(held-out)"], font, 142) == \
+        ["efficientnet_lite1", "(held-out)"]
+    name = "a_very_long_model_key_that_no_cell_can_hold_on_one_line"
+    lines = fitted([name], font, 142)
+    assert len(lines) > 1 and "".join(lines) == name
+    assert all(font.getlength(line) <= 142 for line in lines)
+    short = Image.open(io.BytesIO(heatmap_png(summary_of(["a"], ["a", "b"], 0.5), ["a", "b"],
+                                              ["a"])))
+    long = Image.open(io.BytesIO(heatmap_png(summary_of(["a"], ["a", name], 0.5), ["a", name],
+                                             ["a"])))
+    lines = len(fitted([name, "(held-out)"], font, 142))
+    assert long.height - short.height == 18 * (lines - 2)
 
 
 def test_curves_draw_a_line_per_class_inside_the_plot():
@@ -38,10 +55,15 @@ def test_curves_draw_a_line_per_class_inside_the_plot():
     assert [line.name for line in drawn.lines] == ["a", "b"]
     assert (drawn.first_step, drawn.last_step, drawn.lowest, drawn.highest) == (0, 20, 0.5, 4)
     for line in drawn.lines:
-        points = [tuple(map(float, point.split(","))) for point in line.points.split()]
-        assert len(points) == 3
+        points = [tuple(map(float, point.split(","))) for point in line.polyline.split()]
+        assert len(points) == 3 and points == line.points
         assert all(drawn.margin <= x <= drawn.width - drawn.margin for x, _ in points)
         assert all(drawn.margin <= y <= drawn.height - drawn.margin for _, y in points)
+
+
+def test_one_evaluation_is_one_point():
+    drawn = curves(pd.DataFrame({"step": [16], "class": ["a"], "objective": [2.0]}))
+    assert len(drawn.lines[0].points) == 1
 
 
 def test_no_evaluations_draw_no_curves():
