@@ -150,6 +150,38 @@ def render_command(
     _run(run)
 
 
+@app.command("quick-look")
+def quick_look_command(
+    classes: list[str] = typer.Argument(None, metavar="[CLASS]...", help="Classes (indices or "
+                                        "labels); default: 207 294 724, a golden retriever, a "
+                                        "brown bear, a pirate ship."),
+    model: str | None = typer.Option(None, "--model", metavar="KEY", help="The model to make "
+                                     "images for; default: params.yaml's first grid model."),
+    output: Path = typer.Option(Path("quick-look.png"), "-o", "--output", metavar="FILE",
+                                help="Where to write the contact sheet."),
+    steps: int = typer.Option(64, "--steps", metavar="N", help="Steps per image."),
+    size: int = typer.Option(160, "--size", metavar="N", help="Image side."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    params: Path = PARAMS_OPTION,
+) -> None:
+    """A first look in under a minute: a few classes, plain and augmented, cross-evaluated.
+
+    The pipeline's two recipes, shorter and smaller, for one model; each image scored by every
+    grid model with the same labels (top-1 over 8 random views, as cross-evaluate scores). No
+    DVC, nothing under data/: one PNG and a table. The full run: dvc repro.
+    """
+    from featviz import validation
+    from stages.commands.quick_look import DEFAULT_CLASSES, quick_look
+
+    def run() -> None:
+        validation.integer(steps, "--steps", 1, 10_000)
+        validation.integer(size, "--size", 32, 1024)
+        quick_look(model, classes or list(DEFAULT_CLASSES), output, steps, size, params,
+                   not quiet)
+
+    _run(run)
+
+
 @app.command("examples")
 def examples_command(
     model: str = MODEL_ARGUMENT,
