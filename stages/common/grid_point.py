@@ -44,7 +44,11 @@ def optimize_with_progress(description: str, steps: int, noun: str, stage: str, 
                     values["p_target"] = statistics.fmean(p_targets)
                 metrics.log(p.step, values)
 
-        return run(progress), metrics.files()
+        try:
+            result = run(progress)
+        finally:
+            metrics.end()
+    return result, metrics.files()
 
 
 def history_csv(result: OptimizationResult, names: list[str]) -> str:
