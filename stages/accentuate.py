@@ -18,6 +18,7 @@ from featviz.accentuate import accentuate
 from featviz.errors import InputError
 from featviz.evaluate import evaluate_images
 from featviz.models.loading import load_model
+from featviz.progress import progress_reporter
 from stages.common.bounded_reads import read_json
 from stages.common.images import png_bytes, read_image
 from stages.common.outputs import (
@@ -27,7 +28,6 @@ from stages.common.outputs import (
     natural_dir,
     write_stage_outputs,
 )
-from featviz.progress import progress_reporter
 from stages.natural_examples import EXAMPLES, TOP, grid_classes
 from stages.params.evaluation import evaluation_settings, evaluators
 from stages.params.natural import natural_settings

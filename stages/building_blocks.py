@@ -22,6 +22,7 @@ from featviz.blocks import attribute_channels, channel_pictures, default_layer, 
 from featviz.errors import InputError
 from featviz.models.classifier import Classifier
 from featviz.models.loading import load_model
+from featviz.progress import progress_reporter
 from featviz.transforms import Augmentation
 from featviz.units import Channel
 from stages.common.images import png_bytes, read_image
@@ -34,7 +35,6 @@ from stages.common.outputs import (
     json_text,
     write_stage_outputs,
 )
-from featviz.progress import progress_reporter
 from stages.common.tables import spreadsheet_text
 from stages.params.blocks import BlockSettings, block_settings
 from stages.params.reader import Params, load_params, prefixed

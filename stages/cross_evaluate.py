@@ -20,6 +20,7 @@ import torch
 from featviz.errors import InputError
 from featviz.evaluate import ImageScores, evaluate_images
 from featviz.models.loading import load_model
+from featviz.progress import progress_reporter
 from stages.common.images import read_image
 from stages.common.outputs import (
     CROSS_EVAL_IMAGES,
@@ -32,7 +33,6 @@ from stages.common.outputs import (
     json_text,
     write_stage_outputs,
 )
-from featviz.progress import progress_reporter
 from stages.common.tables import HEADLINE, headline_table, label_space_lines, spreadsheet_text
 from stages.params.evaluation import EvaluationSettings, evaluation_settings, evaluators
 from stages.params.reader import Params, load_params, prefixed

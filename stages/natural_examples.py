@@ -22,6 +22,7 @@ from featviz.exemplars import Example
 from featviz.models.classifier import Classifier
 from featviz.models.loading import load_model
 from featviz.natural import NaturalEvidence, natural_pass
+from featviz.progress import progress_reporter
 from featviz.transforms import center_view
 from featviz.trust import Sites, features, sites
 from featviz.units import Unit
@@ -41,7 +42,6 @@ from stages.common.outputs import (
     natural_dir,
     write_stage_outputs,
 )
-from featviz.progress import progress_reporter
 from stages.params.natural import natural_settings
 from stages.params.reader import Params, load_params, prefixed
 from stages.params.units import unit_set

@@ -47,11 +47,11 @@ from stages.common.tables import (
     space_tables,
 )
 from stages.params.evaluation import evaluators
-from stages.report_natural import natural_sections
 from stages.params.reader import Params, load_params
 from stages.params.recipe import generate_settings
 from stages.params.units import UNITS, unit_set, unit_settings
 from stages.params.variants import VARIANTS
+from stages.report_natural import natural_sections
 
 KEY_SETTINGS = ("parameterization", "image_size", "steps", "copies", "optimizer", "lr",
                 "skip_gradient", "patience", "min_delta", "seed")

@@ -12,11 +12,11 @@ from featviz.exemplars import top_examples
 from featviz.models.loading import load_model
 from featviz.natural import UNLABELLED
 from featviz.pictures import save_png, sheet
+from featviz.progress import progress_reporter
 from featviz.transforms import center_view
 from stages.commands.lookup import named_model
 from stages.commands.render import check_writable, parse_target
 from stages.common.natural_images import batches, list_set, read_natural_image
-from featviz.progress import progress_reporter
 
 THUMBNAIL = 128
 

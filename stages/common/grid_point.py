@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from featviz.optimize import OptimizationResult, Progress
-from stages.common.live import LiveMetrics
 from featviz.progress import progress_reporter
+from stages.common.live import LiveMetrics
 from stages.params.yaml_file import ParamsFile
 
 
