@@ -179,17 +179,21 @@ def test_a_stage_depends_only_on_the_code_it_runs(project):
 
 def test_own_models_run_end_to_end_and_a_new_weights_file_reruns_only_its_model(digits_project):
     """The digit models of examples/digits (a python: factory, an export: archive and a
-    torchvision ResNet-18 with a 10-class head in the grid, a TorchScript file held out)."""
+    torchvision ResNet-18 with a 10-class head in the grid, a TorchScript file and an ONNX file
+    held out)."""
     project = digits_project
     run("dvc", "repro", cwd=project)
     summary = json.loads((project / "data/cross_eval/summary.json").read_text())
     assert summary["label_spaces"] == [["digits_cnn", "digits_wide", "digits_resnet",
-                                        "digits_traced"]]
+                                        "digits_traced", "digits_onnx"]]
     for variant in ("plain", "augmented"):
         assert summary[variant]["self_top1"] >= 0.9, variant
         for model in ("digits_cnn", "digits_wide", "digits_resnet"):  # the ResNet is the hardest
             assert summary[variant][model][model]["top1"] >= 0.85, (variant, model)
         assert summary[variant]["transfer_top1"] > 0.2  # far above chance (0.1)
+        for generator in ("digits_cnn", "digits_wide", "digits_resnet"):  # the same network
+            assert abs(summary[variant][generator]["digits_onnx"]["top1"] - summary[variant][
+                generator]["digits_traced"]["top1"]) <= 0.02, (variant, generator)
     for model in ("digits_cnn", "digits_wide", "digits_resnet"):
         trust = json.loads((project / f"metrics/trust/{model}.json").read_text())
         assert trust["natural"]["plausibility"] > 0.9, model
@@ -209,7 +213,8 @@ def test_own_models_run_end_to_end_and_a_new_weights_file_reruns_only_its_model(
     state["head.5.bias"] = state["head.5.bias"] + 0.01
     save_file(state, str(weights))
     fingerprints = {"model-files@digits_cnn", "model-files@digits_wide",
-                    "model-files@digits_resnet", "held-out-model-files@digits_traced"}
+                    "model-files@digits_resnet", "held-out-model-files@digits_traced",
+                    "held-out-model-files@digits_onnx"}
     assert dvc_status(project) == fingerprints
     assert stages_run(run("dvc", "repro", cwd=project)) == {
         *fingerprints, "generate-plain@digits_cnn-digits", "generate-augmented@digits_cnn-digits",

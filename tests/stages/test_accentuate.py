@@ -23,7 +23,8 @@ def test_each_classs_top_real_image_is_accentuated_and_scored_by_every_model_of_
         ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]))
     seven = record["7_seven"]
     assert seven["after"] > seven["before"] and seven["pixel_change"] > 0
-    assert set(seven["top1"]) == {"digits_cnn", "digits_wide", "digits_resnet", "digits_traced"}
+    assert set(seven["top1"]) == {"digits_cnn", "digits_wide", "digits_resnet", "digits_traced",
+                                  "digits_onnx"}
     image = read_image(natural_project / "data/generated/accentuated/digits_cnn/7_seven.png")
     assert image.shape == (3, 32, 32)
     metrics = json.loads((natural_project / "metrics/accentuated/digits_cnn.json").read_text())
