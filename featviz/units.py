@@ -492,17 +492,10 @@ class UnitScore(Targeted):
     def __init__(self, unit: Unit) -> None:
         self.unit = unit
         self.name = unit.name
-        self._model: Classifier | None = None
-        self._captured: dict[str, tuple] = {}
+        self._scores = UnitObjective([unit])
 
-    @contextlib.contextmanager
-    def attached(self, model: Classifier) -> Iterator[None]:
-        with capture(model.net, [self.unit.site(model)]) as captured:
-            self._model, self._captured = model, captured
-            try:
-                yield
-            finally:
-                self._model, self._captured = None, {}
+    def attached(self, model: Classifier) -> contextlib.AbstractContextManager:
+        return self._scores.attached(model)
 
     def check_targets(self, model: Classifier, targets: list[int]) -> None:
         for target in targets:
@@ -512,12 +505,7 @@ class UnitScore(Targeted):
         return f"{self.name} (image {target})"
 
     def __call__(self, logits, images, targets):
-        if self._model is None:
-            raise RuntimeError("a UnitScore scores only inside attached(model)")
-        inputs, output = self._captured[self.unit.site(self._model)]
-        activation = self.unit.activation(self._model, inputs, output)
-        self.unit.check(activation, self._model)
-        return self.unit.score(activation, self._model)
+        return self._scores(logits, images, torch.zeros_like(targets))
 
 
 def _term(other: object) -> Objective:
