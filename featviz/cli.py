@@ -160,23 +160,26 @@ def quick_look_command(
     output: Path = typer.Option(Path("quick-look.png"), "-o", "--output", metavar="FILE",
                                 help="Where to write the contact sheet."),
     steps: int = typer.Option(64, "--steps", metavar="N", help="Steps per image."),
-    size: int = typer.Option(160, "--size", metavar="N", help="Image side."),
+    size: int = typer.Option(0, "--size", metavar="N", help="Image side; 0: the recipe's, at "
+                             "most 160."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     params: Path = PARAMS_OPTION,
 ) -> None:
     """A first look in under a minute: a few classes, plain and augmented, cross-evaluated.
 
-    The pipeline's two recipes, shorter and smaller, for one model; each image scored by every
-    grid model with the same labels (top-1 over 8 random views, as cross-evaluate scores). No
-    DVC, nothing under data/: one PNG and a table. The full run: dvc repro.
+    params.yaml's two recipes for the model (featviz's for a model it does not list), shorter,
+    one copy, at most 160 px; each image scored by every grid model with the same labels
+    (top-1 over 8 random views, as cross-evaluate scores). No DVC, nothing under data/: one PNG
+    and a table. The full run: dvc repro.
     """
     from featviz import validation
     from stages.commands.quick_look import DEFAULT_CLASSES, quick_look
 
     def run() -> None:
         validation.integer(steps, "--steps", 1, 10_000)
-        validation.integer(size, "--size", 32, 1024)
-        quick_look(model, classes or list(DEFAULT_CLASSES), output, steps, size, params,
+        if size:
+            validation.integer(size, "--size", 32, 1024)
+        quick_look(model, classes or list(DEFAULT_CLASSES), output, steps, size or None, params,
                    not quiet)
 
     _run(run)

@@ -1,7 +1,8 @@
 """`featviz quick-look`: the pipeline's idea in under a minute, without DVC. A few classes of one
-model, plain and augmented (the pipeline's recipes, shorter and smaller), each image scored by
-every grid model of params.yaml with the model's labels, as cross-evaluate scores the grid's;
-one captioned contact sheet and a table."""
+model, plain and augmented (params.yaml's recipes for it, or featviz.recipes' for a model it
+does not list; shorter, one copy, at most QUICK_SIZE pixels), each image scored by every grid
+model of params.yaml with the model's labels, as cross-evaluate scores the grid's; one captioned
+contact sheet and a table."""
 
 from __future__ import annotations
 
@@ -12,17 +13,28 @@ from pathlib import Path
 from featviz.evaluate import evaluate_images
 from featviz.labels import resolve_classes
 from featviz.models.loading import load_model
-from featviz.optimize import optimize
+from featviz.objectives import Objective
+from featviz.optimize import OptimizationConfig, optimize
 from featviz.pictures import save_png, sheet
 from featviz.recipes import RECIPES
+from featviz.transforms import Augmentation
 from stages.commands.lookup import named_model
 from stages.commands.render import CLASS_INDEX, check_writable
 from stages.params.reader import load_params
+from stages.params.recipe import generate_settings
 from stages.params.variants import VARIANTS
 
 DEFAULT_CLASSES = ("207", "294", "724")  # golden retriever, brown bear, pirate ship
 VIEWS = 8  # random views per image, as cross-evaluate scores (params.yaml's default is more)
 TILE = 224
+QUICK_SIZE = 160  # the image side at most, unless asked
+
+
+@dataclasses.dataclass(frozen=True)
+class QuickRecipe:
+    objective: Objective
+    augmentation: Augmentation
+    config: OptimizationConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,9 +45,10 @@ class Look:
     top1: dict[str, float]  # evaluator -> top-1 over the views
 
 
-def quick_look(model_name: str | None, classes: list[str], output: Path, steps: int, size: int,
-               params_path: Path, progress: bool = True) -> list[Look]:
-    """Make and score the images; write the sheet to ``output``."""
+def quick_look(model_name: str | None, classes: list[str], output: Path, steps: int,
+               size: int | None, params_path: Path, progress: bool = True) -> list[Look]:
+    """Make and score the images (``size``: None for the recipe's, at most QUICK_SIZE); write
+    the sheet to ``output``."""
     check_writable(output)
     evaluators = _evaluators(model_name, params_path)
     models = {key: load_model(named_model(key, params_path)) for key in evaluators}
@@ -44,9 +57,9 @@ def quick_look(model_name: str | None, classes: list[str], output: Path, steps: 
                               model.class_names)
     looks, images = [], []
     for variant in VARIANTS:
-        recipe = RECIPES[variant]
-        config = dataclasses.replace(recipe.config, steps=steps, image_size=size,
-                                     patience=None)
+        recipe = _recipe(evaluators[0], variant, params_path)
+        config = dataclasses.replace(recipe.config, steps=steps, copies=1, patience=None,
+                                     image_size=size or min(recipe.config.image_size, QUICK_SIZE))
         result = optimize(model, targets, recipe.objective, recipe.augmentation, config,
                           progress)
         scores = {key: evaluate_images(evaluator, result.images, targets, recipe.augmentation,
@@ -60,6 +73,17 @@ def quick_look(model_name: str | None, classes: list[str], output: Path, steps: 
     save_png(sheet(images, captions, tile=TILE, columns=len(targets)), output)
     _report(looks, evaluators[0], output)
     return looks
+
+
+def _recipe(model_key: str, variant: str, params_path: Path) -> QuickRecipe:
+    """params.yaml's recipe of ``variant`` for a model it lists, else featviz.recipes'."""
+    if params_path.is_file():
+        params = load_params(params_path)
+        if model_key in params.section("models"):
+            settings = generate_settings(params, variant, params.model(model_key))
+            return QuickRecipe(settings.objective, settings.augmentation, settings.optimization)
+    recipe = RECIPES[variant]
+    return QuickRecipe(recipe.objective, recipe.augmentation, recipe.config)
 
 
 def _evaluators(model_name: str | None, params_path: Path) -> list[str]:
