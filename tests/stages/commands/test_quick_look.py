@@ -4,7 +4,7 @@ from typer.testing import CliRunner
 from featviz.cli import app
 from featviz.pictures import SHEET_CAPTION
 from stages.commands.quick_look import TILE
-from tests.conftest import tiny_params, write_params
+from tests.conftest import digits_params, tiny_params, write_params
 
 runner = CliRunner()
 
@@ -31,3 +31,14 @@ def test_a_quick_look_of_a_class_the_model_lacks_names_the_nearest(project):
     result = runner.invoke(app, ["quick-look", "golden retreiver", "-o", "look.png"])
     assert result.exit_code == 2 and "nearest: 'golden retriever'" in result.output
     assert not (project / "look.png").exists()
+
+
+def test_a_model_params_yaml_lists_gets_its_recipe_another_featviz_s(project):
+    from stages.commands.quick_look import _recipe
+
+    write_params(project, digits_params())
+    digits = _recipe("digits_cnn", "augmented", project / "params.yaml")
+    assert digits.config.image_size == 64 and digits.objective.name == "class_log_softmax"
+    assert digits.augmentation.flip == 0.0
+    other = _recipe("torchvision:resnet34", "augmented", project / "params.yaml")
+    assert other.config.image_size == 256 and other.objective.name == "class_logit"
