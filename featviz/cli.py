@@ -165,7 +165,7 @@ def quick_look_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     params: Path = PARAMS_OPTION,
 ) -> None:
-    """A first look in under a minute: a few classes, plain and augmented, cross-evaluated.
+    """A first look in seconds: a few classes, plain and augmented, cross-evaluated.
 
     params.yaml's two recipes for the model (featviz's for a model it does not list), shorter,
     one copy, at most 160 px; each image scored by every grid model with the same labels
