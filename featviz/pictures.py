@@ -15,11 +15,13 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from featviz import validation
+from featviz.errors import InputError
 
 SHEET_COLUMNS = 5
 SHEET_TILE = 160
 SHEET_CAPTION = 18
 MAX_CAPTION = 24  # characters under a SHEET_TILE-wide tile; in proportion under others
+MAX_SHEET_PIXELS = 64_000_000  # about 200 MB as RGB: more is a mistake, not a sheet
 
 
 def picture(image: torch.Tensor) -> Image.Image:
@@ -40,6 +42,10 @@ def sheet(images: torch.Tensor | Sequence[torch.Tensor],
     columns = min(columns, len(images))
     rows = -(-len(images) // columns)
     cell = tile + SHEET_CAPTION
+    if columns * tile * rows * cell > MAX_SHEET_PIXELS:
+        raise InputError(f"a sheet of {len(images)} images at {tile} px would hold "
+                         f"{columns * tile * rows * cell:,} pixels, more than "
+                         f"{MAX_SHEET_PIXELS:,}: make the tiles smaller or show fewer images")
     result = Image.new("RGB", (columns * tile, rows * cell), "white")
     draw = ImageDraw.Draw(result)
     font = ImageFont.load_default(size=12)

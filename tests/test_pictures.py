@@ -14,3 +14,5 @@ def test_a_sheet_has_the_tile_size_and_columns_asked_for():
     assert sheet(one, tile=32).getpixel((16, 16)) == (255, 0, 0)
     with pytest.raises(InputError, match="tile"):
         sheet(images, tile=0)
+    with pytest.raises(InputError, match="more than 64,000,000: make the tiles smaller"):
+        sheet(images, tile=4096)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from featviz.errors import InputError, first_line
-from featviz.families import Declared, Family
+from featviz.families import Declared, Family, TimmFamily, TorchvisionFamily
 from featviz.folding import fold_batch_norms
 from featviz.models.class_names import IMAGENET, IMAGENET_CLASSES
 from featviz.validation import quoted
@@ -176,8 +176,6 @@ def family_of(net: nn.Module, residual_branches: Sequence[str]) -> Family:
     blocks, for the skip gradient and units), any other by its declared residual branches."""
     package = type(net).__module__.split(".")[0]
     if not residual_branches and package in ("torchvision", "timm"):
-        from featviz.families import TimmFamily, TorchvisionFamily
-
         return TorchvisionFamily() if package == "torchvision" else TimmFamily()
     return Declared(residual_branches)
 

@@ -10,6 +10,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from featviz.errors import InputError
 from featviz.evaluate import evaluate_images
 from featviz.labels import resolve_classes
 from featviz.models.loading import load_model
@@ -20,7 +21,7 @@ from featviz.recipes import RECIPES
 from featviz.transforms import Augmentation
 from stages.commands.lookup import named_model
 from stages.commands.render import CLASS_INDEX, check_writable
-from stages.params.reader import load_params
+from stages.params.reader import Params, load_params
 from stages.params.recipe import generate_settings
 from stages.params.variants import VARIANTS
 
@@ -28,6 +29,7 @@ DEFAULT_CLASSES = ("207", "294", "724")  # golden retriever, brown bear, pirate 
 VIEWS = 8  # random views per image, as cross-evaluate scores (params.yaml's default is more)
 TILE = 224
 QUICK_SIZE = 160  # the image side at most, unless asked
+MAX_CLASSES = 20  # a quick look's classes: one batch, one sheet row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,15 +51,19 @@ def quick_look(model_name: str | None, classes: list[str], output: Path, steps: 
                size: int | None, params_path: Path, progress: bool = True) -> list[Look]:
     """Make and score the images (``size``: None for the recipe's, at most QUICK_SIZE); write
     the sheet to ``output``."""
+    if len(classes) > MAX_CLASSES:
+        raise InputError(f"a quick look takes at most {MAX_CLASSES} classes, got {len(classes)}: "
+                         "the pipeline (dvc repro) takes a class set of any size")
     check_writable(output)
-    evaluators = _evaluators(model_name, params_path)
+    params = load_params(params_path) if params_path.is_file() else None
+    evaluators = _evaluators(model_name, params)
     models = {key: load_model(named_model(key, params_path)) for key in evaluators}
     model = models[evaluators[0]]
     targets = resolve_classes([int(c) if CLASS_INDEX.fullmatch(c) else c for c in classes],
                               model.class_names)
     looks, images = [], []
     for variant in VARIANTS:
-        recipe = _recipe(evaluators[0], variant, params_path)
+        recipe = _recipe(evaluators[0], variant, params)
         config = dataclasses.replace(recipe.config, steps=steps, copies=1, patience=None,
                                      image_size=size or min(recipe.config.image_size, QUICK_SIZE))
         result = optimize(model, targets, recipe.objective, recipe.augmentation, config,
@@ -75,22 +81,19 @@ def quick_look(model_name: str | None, classes: list[str], output: Path, steps: 
     return looks
 
 
-def _recipe(model_key: str, variant: str, params_path: Path) -> QuickRecipe:
+def _recipe(model_key: str, variant: str, params: Params | None) -> QuickRecipe:
     """params.yaml's recipe of ``variant`` for a model it lists, else featviz.recipes'."""
-    if params_path.is_file():
-        params = load_params(params_path)
-        if model_key in params.section("models"):
-            settings = generate_settings(params, variant, params.model(model_key))
-            return QuickRecipe(settings.objective, settings.augmentation, settings.optimization)
+    if params is not None and model_key in params.section("models"):
+        settings = generate_settings(params, variant, params.model(model_key))
+        return QuickRecipe(settings.objective, settings.augmentation, settings.optimization)
     recipe = RECIPES[variant]
     return QuickRecipe(recipe.objective, recipe.augmentation, recipe.config)
 
 
-def _evaluators(model_name: str | None, params_path: Path) -> list[str]:
+def _evaluators(model_name: str | None, params: Params | None) -> list[str]:
     """The model first, then every other grid model of params.yaml with the same labels."""
-    if not params_path.is_file():
+    if params is None:
         return [model_name or "efficientnet_lite0"]
-    params = load_params(params_path)
     grid = params.grid_models
     model_name = model_name or grid[0]
     if model_name not in params.section("models"):

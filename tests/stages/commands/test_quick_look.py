@@ -4,6 +4,7 @@ from typer.testing import CliRunner
 from featviz.cli import app
 from featviz.pictures import SHEET_CAPTION
 from stages.commands.quick_look import TILE
+from stages.params.reader import load_params
 from tests.conftest import digits_params, tiny_params, write_params
 
 runner = CliRunner()
@@ -31,14 +32,17 @@ def test_a_quick_look_of_a_class_the_model_lacks_names_the_nearest(project):
     result = runner.invoke(app, ["quick-look", "golden retreiver", "-o", "look.png"])
     assert result.exit_code == 2 and "nearest: 'golden retriever'" in result.output
     assert not (project / "look.png").exists()
+    many = runner.invoke(app, ["quick-look", *map(str, range(21)), "-o", "look.png"])
+    assert many.exit_code == 2 and "at most 20 classes, got 21" in many.output
 
 
 def test_a_model_params_yaml_lists_gets_its_recipe_another_featviz_s(project):
     from stages.commands.quick_look import _recipe
 
     write_params(project, digits_params())
-    digits = _recipe("digits_cnn", "augmented", project / "params.yaml")
+    params = load_params(project / "params.yaml")
+    digits = _recipe("digits_cnn", "augmented", params)
     assert digits.config.image_size == 64 and digits.objective.name == "class_log_softmax"
     assert digits.augmentation.flip == 0.0
-    other = _recipe("torchvision:resnet34", "augmented", project / "params.yaml")
+    other = _recipe("torchvision:resnet34", "augmented", params)
     assert other.config.image_size == 256 and other.objective.name == "class_logit"
