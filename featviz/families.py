@@ -3,8 +3,10 @@ branches end (for the skip gradient), and for Vision Transformers their blocks, 
 the class and extra tokens before the patch tokens (for units).
 
 Every model carries its family's adapter (``Classifier.family``), given by the loader that built
-it; a network of a family featviz does not know gets ``Family()``, which knows nothing: the skip
-gradient then says it has no branch to scale, and transformer units say they need a ViT.
+it. A user's own network gets ``Declared`` where its residual branches are named, else ``Traced``,
+whose branches are found in its traced graph (``featviz.residual_search``); a network featviz
+knows nothing of gets ``Family()``. Where no branch is found the skip gradient says so and why,
+and transformer units say they need a ViT.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch import nn
 
 from featviz.efficientnet_lite import DepthwiseSeparable, InvertedResidual
 from featviz.errors import InputError
+from featviz.residual_search import BranchSearch, find_residual_branches
 from featviz.validation import quoted
 
 
@@ -37,6 +40,10 @@ class Family:
     def residual_branch_ends(self, net: nn.Module) -> list[nn.Module]:
         """The modules whose output ends a residual branch (the skip is added to it next)."""
         return []
+
+    def no_branch_reason(self, net: nn.Module) -> str:
+        """Why ``residual_branch_ends`` found none."""
+        return f"featviz knows no residual branch of {self.name} networks"
 
     def last_block(self, net: nn.Module) -> str | None:
         """The module name of the network's last block before its classifier head, if the
@@ -84,6 +91,38 @@ class Declared(Family):
             raise InputError(f"residual branch end {quoted(unknown[0])} is no module of the "
                              "network: `featviz layers` lists the module names")
         return [modules[name] for name in self.branch_end_names]
+
+
+class Traced(Family):
+    """A user's own network with no residual branches named: they are found in its graph,
+    traced once on a random batch of its (normalized) input."""
+
+    name = "traced"
+
+    def __init__(self, input_size: int, channels: int = 3) -> None:
+        self.input_shape = (2, channels, input_size, input_size)
+        self._searches: dict[int, BranchSearch] = {}
+
+    def search(self, net: nn.Module) -> BranchSearch:
+        if id(net) not in self._searches:
+            example = torch.randn(self.input_shape, generator=torch.Generator().manual_seed(0))
+            self._searches[id(net)] = find_residual_branches(net, example)
+        return self._searches[id(net)]
+
+    def residual_branch_ends(self, net):
+        modules = dict(net.named_modules())
+        return [modules[name] for name in self.search(net).modules]
+
+    def no_branch_reason(self, net):
+        return self.search(net).reason or "its graph adds no branch to a skip connection"
+
+
+def own_family(residual_branches: Sequence[str], input_size: int, channels: int = 3) -> Family:
+    """A user's own network's family: the residual branches it names, else those its graph
+    shows."""
+    if residual_branches:
+        return Declared(residual_branches)
+    return Traced(input_size, channels)
 
 
 class EfficientNetLiteFamily(Family):

@@ -149,7 +149,14 @@ class OptimizationResult:
     seconds: float
     image_steps: int
     device: str
-    residual_branches_scaled: int  # by the skip gradient; 0 with the true gradient
+    # the modules that end the residual branches the skip gradient scaled; none with the true
+    # gradient
+    residual_branches: list[str]
+    residual_branch_finder: str  # the family that found them ("traced": the network's graph)
+
+    @property
+    def residual_branches_scaled(self) -> int:
+        return len(self.residual_branches)
 
     @property
     def images(self) -> torch.Tensor:
@@ -298,7 +305,7 @@ class _Run:
                 f"the objective became {float(values[bad][0])} for {target}; lower the "
                 "learning rate or check the objective")
 
-    def result(self, branches: int) -> OptimizationResult:
+    def result(self, branches: list[str]) -> OptimizationResult:
         copies = self.config.copies
         results = []
         for t, (target, run) in enumerate(zip(self.targets, self.runs)):
@@ -309,7 +316,7 @@ class _Run:
                 _unit_range(self.gradient_sum[copy]),
                 self.best.images[t * copies:(t + 1) * copies].float().cpu()))
         return OptimizationResult(results, time.perf_counter() - self.start, self.image_steps,
-                                  str(self.device), branches)
+                                  str(self.device), branches, self.model.family.name)
 
 
 class _FixedViews:

@@ -42,6 +42,7 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
         params.source,
         lambda progress: optimize(model, classes, settings.objective, settings.augmentation,
                                   settings.optimization, progress))
+    print(branches_line(model_key, result), file=sys.stderr)
     names = [image_filename(c.target, labels).removesuffix(".png") for c in result.targets]
     write_stage_outputs(stage, {
         outputs.images: {file: data for name, c in zip(names, result.targets) for file, data in (
@@ -55,6 +56,16 @@ def generate(variant: str, model_key: str, class_set: str, params_path: Path) ->
     print(f"{variant} {point}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
+def branches_line(model_key: str, result: OptimizationResult) -> str:
+    """What the skip gradient scaled, for the log."""
+    if not result.residual_branches:
+        return f"{model_key}: the true gradient (no residual branch scaled)"
+    finder = ("found in its traced graph" if result.residual_branch_finder == "traced"
+              else f"as the {result.residual_branch_finder} family names them")
+    return (f"{model_key}: skip gradient on {result.residual_branches_scaled} residual branches, "
+            f"{finder}: {', '.join(result.residual_branches)}")
+
+
 def records(result: OptimizationResult, objective_name: str, labels: list[str],
             names: list[str]) -> dict:
     """What the optimization did for each class (nothing that changes between runs of the
@@ -62,6 +73,8 @@ def records(result: OptimizationResult, objective_name: str, labels: list[str],
     return {
         "objective": objective_name,
         "residual_branches_scaled": result.residual_branches_scaled,
+        "residual_branches": {"found_by": result.residual_branch_finder,
+                              "modules": result.residual_branches},
         "image_steps": result.image_steps,
         "device": result.device,
         "classes": {

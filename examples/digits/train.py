@@ -118,7 +118,7 @@ def train(net: nn.Module, data: tuple, epochs: int, seed: int,
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        progress(epoch, f"loss {float(loss):.3f}")
+        progress(epoch, f"loss {loss.item():.3f}")
     return net.eval()
 
 

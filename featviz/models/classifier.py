@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from featviz.errors import InputError, first_line
-from featviz.families import Declared, Family, TimmFamily, TorchvisionFamily
+from featviz.families import Family, TimmFamily, TorchvisionFamily, own_family
 from featviz.folding import fold_batch_norms
 from featviz.models.class_names import IMAGENET, IMAGENET_CLASSES
 from featviz.validation import quoted
@@ -166,18 +166,19 @@ def wrap(net: nn.Module, labels: Sequence[str] | str, input_size: int | None = N
                          "the images the network was trained on and the per-channel mean and std "
                          "it normalizes them by (labels='imagenet' assumes torchvision's)")
     classifier = Classifier(name or type(net).__name__, net, mean, std, input_size, list(labels),
-                            family_of(net, residual_branches))
+                            family_of(net, residual_branches, input_size))
     check_outputs(classifier)
     return classifier
 
 
-def family_of(net: nn.Module, residual_branches: Sequence[str]) -> Family:
+def family_of(net: nn.Module, residual_branches: Sequence[str], input_size: int) -> Family:
     """What featviz knows of a wrapped network: torchvision's and timm's by their module (their
-    blocks, for the skip gradient and units), any other by its declared residual branches."""
+    blocks, for the skip gradient and units), any other by its declared residual branches or
+    else those found in its traced graph."""
     package = type(net).__module__.split(".")[0]
     if not residual_branches and package in ("torchvision", "timm"):
         return TorchvisionFamily() if package == "torchvision" else TimmFamily()
-    return Declared(residual_branches)
+    return own_family(residual_branches, input_size)
 
 
 def require_classifier(model: object, function: str) -> None:

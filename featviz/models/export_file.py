@@ -4,7 +4,7 @@ it holds nothing torch would unpickle or run (``featviz.models.archives``), with
 allowed operators (``featviz.models.graph_ops``); unflattened, so that its submodules keep their
 names and run as modules (units and forward hooks work on them). It runs as exported: no
 batch-norm folding, contiguous inputs; the skip gradient on the modules its
-``residual_branches`` name."""
+``residual_branches`` name, or else on those found in its graph."""
 
 from __future__ import annotations
 
@@ -31,20 +31,21 @@ class ExportSource(Source):
     options = frozenset({"residual_branches"})
     needs = OWN_NETWORK_NEEDS
     holds_weights = True
-    gets = "runs as exported; units, skip gradient on its residual_branches"
+    gets = "runs as exported; units, skip gradient on branches found or named"
     example = "export:<path>"
 
     def files(self) -> dict[str, str]:
         return {"export": self.target}
 
     def load(self, spec: ModelSpec) -> Built:
-        from featviz.families import Declared
+        from featviz.families import own_family
         from featviz.models.classifier import Built
         from featviz.models.state_dicts import check_finite_tensors
 
         net = load_exported(Path(self.target))
         check_finite_tensors(dict(net.state_dict()), f"export file {self.target}")
-        return Built(net, Declared(spec.residual_branches), channels_last=False)
+        return Built(net, own_family(spec.residual_branches, spec.input_size),
+                     channels_last=False)
 
 
 def load_exported(path: Path) -> nn.Module:

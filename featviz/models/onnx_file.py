@@ -35,20 +35,21 @@ class OnnxSource(Source):
     options = frozenset({"residual_branches"})
     needs = OWN_NETWORK_NEEDS
     holds_weights = True
-    gets = "converted by onnx2torch; units, skip gradient on its residual_branches"
+    gets = "converted by onnx2torch; units, skip gradient on branches found or named"
     example = "onnx:<path>"
 
     def files(self) -> dict[str, str]:
         return {"onnx": self.target}
 
     def load(self, spec: ModelSpec) -> Built:
-        from featviz.families import Declared
+        from featviz.families import own_family
         from featviz.models.classifier import Built
         from featviz.models.state_dicts import check_finite_tensors
 
         net = load_onnx(Path(self.target))
         check_finite_tensors(dict(net.state_dict()), f"ONNX file {self.target}")
-        return Built(net, Declared(spec.residual_branches), channels_last=False)
+        return Built(net, own_family(spec.residual_branches, spec.input_size),
+                     channels_last=False)
 
 
 def load_onnx(path: Path) -> torch.fx.GraphModule:

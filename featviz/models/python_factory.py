@@ -3,7 +3,8 @@ builds the network (``callable()`` returns an ``nn.Module``); ``weights``, if gi
 dict loaded into it. This runs the user's code, as importing it would, with torch's generator
 seeded (``FACTORY_SEED``): without weights, every stage gets the same network. It gets what a
 registry network gets: batch norms folded, channels-last, units, and the skip gradient on the
-modules its ``residual_branches`` name."""
+modules its ``residual_branches`` name, or else on the residual branches found in its traced
+graph (``featviz.residual_search``)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class PythonSource(Source):
     kind = "python"
     options = frozenset({"residual_branches"})
     needs = OWN_NETWORK_NEEDS
-    gets = "batch norms folded, units, skip gradient on its residual_branches"
+    gets = "batch norms folded, units, skip gradient on branches found or named"
     example = "python:<file.py or module>:<callable>"
 
     def files(self) -> dict[str, str]:
@@ -42,7 +43,7 @@ class PythonSource(Source):
         return {"code": location} if location.endswith(".py") else {}
 
     def load(self, spec: ModelSpec) -> Built:
-        from featviz.families import Declared
+        from featviz.families import own_family
         from featviz.models.classifier import Built
         from featviz.models.state_dicts import load_state_dict_file
 
@@ -54,7 +55,7 @@ class PythonSource(Source):
             except RuntimeError as error:
                 raise InputError(f"weights file {spec.weights} does not fit {spec.name}: "
                                  f"{first_line(error)}") from None
-        return Built(net, Declared(spec.residual_branches))
+        return Built(net, own_family(spec.residual_branches, spec.input_size))
 
 
 def from_factory(target: str) -> nn.Module:

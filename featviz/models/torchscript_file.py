@@ -31,13 +31,13 @@ class TorchScriptSource(Source):
         return {"torchscript": self.target}
 
     def load(self, spec: ModelSpec) -> Built:
-        from featviz.families import Declared
+        from featviz.families import own_family
         from featviz.models.classifier import Built
         from featviz.models.state_dicts import check_finite_tensors
 
         net = load_torchscript(Path(self.target))
         check_finite_tensors(dict(net.state_dict()), f"TorchScript file {self.target}")
-        return Built(net, Declared(), channels_last=False)
+        return Built(net, own_family((), spec.input_size), channels_last=False)
 
 
 def load_torchscript(path: Path) -> nn.Module:

@@ -11,7 +11,7 @@ from stages.params.yaml_file import read_params_file
 def result(p_target):
     history = [HistoryPoint(2, 1.5, p_target), HistoryPoint(4, 2.5, p_target)]
     target = TargetResult(3, torch.zeros(3, 4, 4), 2.5, p_target, 4, False, 0.1, history)
-    return OptimizationResult([target], 0.1, 4, "cpu", 0)
+    return OptimizationResult([target], 0.1, 4, "cpu", [], "unknown")
 
 
 def test_the_history_has_a_line_per_target_and_evaluation():
