@@ -40,7 +40,14 @@ from featviz.parameterizations import (
     parameterization,
 )
 from featviz.progress import progress_reporter
-from featviz.transforms import CROP_RATIO, Augmentation, center_view, crop_matrices, warp
+from featviz.transforms import (
+    CROP_RATIO,
+    Augmentation,
+    center_view,
+    crop_matrices,
+    grayscale,
+    warp,
+)
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 EVAL_CROP_SCALE = (0.5, 1.0)
@@ -66,7 +73,7 @@ class OptimizationConfig:
     parameterization's own."""
 
     parameterization: Parameterization | str = Fourier(decay=1.5)
-    image_size: int = 256
+    image_size: int | None = None  # None: follows the view size (``image_size_for``)
     steps: int = 144
     copies: int = 1
     optimizer: str | None = None  # None: the parameterization's default
@@ -84,7 +91,8 @@ class OptimizationConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.parameterization, Parameterization):
             object.__setattr__(self, "parameterization", parameterization(self.parameterization))
-        validation.integer(self.image_size, "image_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+        if self.image_size is not None:
+            validation.integer(self.image_size, "image_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
         for name in ("steps", "eval_every"):
             validation.integer(getattr(self, name), name, 1, MAX_STEPS)
         validation.integer(self.copies, "copies", 1, MAX_BATCH)
@@ -104,6 +112,13 @@ class OptimizationConfig:
             check_device_name(self.device)
 
 
+def image_size_for(view_size: int) -> int:
+    """The image side for a model's views: 8/7 of it (256 for a 224-pixel view), so that the
+    crops' resampling works at the model's own scale (a 32-pixel model gets 36-pixel images,
+    not 256-pixel ones it sees eight times shrunk)."""
+    return view_size * 8 // 7
+
+
 def check_batch(targets: int, config: OptimizationConfig) -> None:
     """Refuse a batch far beyond any machine's memory before anything is allocated (the
     engine measures what the model's views need once it knows the model)."""
@@ -112,7 +127,7 @@ def check_batch(targets: int, config: OptimizationConfig) -> None:
         raise InputError(
             f"{targets} classes x {config.copies} copies = {images} images in one batch, more "
             f"than {MAX_BATCH}: split the class set or lower copies")
-    side = max(config.image_size, config.view_size or 0)
+    side = max(config.image_size or 0, config.view_size or 0)
     if images * side * side > MAX_BATCH_PIXELS:
         raise InputError(
             f"{images} images of {side} x {side} pixels in one batch is more than "
@@ -229,10 +244,11 @@ class _Run:
         self.device = resolve_device(config.device)
         model.to(self.device)
         self.view_size = config.view_size or model.input_size
+        self.image_size = config.image_size or image_size_for(self.view_size)
         self.samples = len(targets) * config.copies
-        check_batch_memory(model, self.samples, self.view_size, config.image_size, self.device)
+        check_batch_memory(model, self.samples, self.view_size, self.image_size, self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.images = config.parameterization.build(self.samples, config.image_size,
+        self.images = config.parameterization.build(self.samples, self.image_size,
                                                     self.generator).to(self.device)
         optimizer = OPTIMIZERS[config.optimizer or config.parameterization.default_optimizer]
         self.optimizer = optimizer(self.images.parameters(),
@@ -240,9 +256,9 @@ class _Run:
         self.sample_targets = torch.tensor(targets, device=self.device).repeat_interleave(
             config.copies)
         self.fixed_views = _FixedViews(self, config)
-        self.best = _BestImages(self.samples, config.image_size, self.device)
+        self.best = _BestImages(self.samples, self.image_size, self.device)
         self.runs = [_TargetRun() for _ in targets]
-        self.gradient_sum = torch.zeros(self.samples, config.image_size, config.image_size,
+        self.gradient_sum = torch.zeros(self.samples, self.image_size, self.image_size,
                                         device=self.device)
         self.active = list(range(len(targets)))
         self.index = _sample_index(self.active, config.copies, self.device)
@@ -274,6 +290,8 @@ class _Run:
         """The rendered images of the active samples; no indexing (and no scatter in the
         backward pass) while every sample is active."""
         images = self.images()
+        if self.model.grey:  # a grey model's pictures: what a grey input could be
+            images = grayscale(images).expand(-1, 3, -1, -1)
         return images if len(self.index) == len(images) else images[self.index]
 
     def evaluate(self, step: int, scores: torch.Tensor) -> dict[int, HistoryPoint]:

@@ -121,7 +121,8 @@ def _per_sample(values: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     return values.to(images.device, images.dtype).view(-1, 1, 1, 1)
 
 
-def _grayscale(images: torch.Tensor) -> torch.Tensor:
+def grayscale(images: torch.Tensor) -> torch.Tensor:
+    """(n, 3, h, w) RGB -> (n, 1, h, w) luma."""
     weights = images.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
     return (images * weights).sum(dim=1, keepdim=True)
 
@@ -142,9 +143,9 @@ def color_jitter(
     s = _per_sample(_uniform(n, 1 - saturation, 1 + saturation, generator), images)
     angle = 2 * math.pi * _uniform(n, -hue, hue, generator)
     images = images * b
-    mean = _grayscale(images).mean(dim=(2, 3), keepdim=True)
+    mean = grayscale(images).mean(dim=(2, 3), keepdim=True)
     images = (images - mean) * c + mean
-    gray = _grayscale(images)
+    gray = grayscale(images)
     images = (images - gray) * s + gray
     return _rotate_hue(images, angle).clamp(0, 1)
 
@@ -197,6 +198,7 @@ def center_view(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 MAX_BLUR_KERNEL = 31
+REFERENCE_VIEW_SIZE = 224  # the view side at which the blur's pixel sizes hold as written
 CROP_RATIO_RANGE = (0.1, 10.0)  # aspect ratios a crop may take
 BLUR_SIGMA_RANGE = (0.01, 100.0)  # below 0.01 the kernel's weights underflow to 0/0
 MAX_NOISE = 1.0  # the images lie in [0, 1]
@@ -213,6 +215,10 @@ class Augmentation:
     Above 0 the image is mirrored past its edges (no view holds black borders), and at 1 crops
     are centered anywhere, so every pixel is in view equally often (the mirrored plane repeats
     the image, each pixel once per tile).
+
+    Every setting is relative to the view but the blur's, which is in pixels of a 224-pixel
+    view (``REFERENCE_VIEW_SIZE``, the ImageNet models' input) and scales with the view: a
+    32-pixel model's views get a blur of the same reach across its view as a 224-pixel model's.
     """
 
     crop_scale: tuple[float, float] = (0.1, 1.0)
@@ -253,6 +259,15 @@ class Augmentation:
             raise InputError(f"blur_sigma must satisfy low <= high, got {self.blur_sigma}")
         validation.number(self.overhang, "overhang", minimum=0, maximum=1)
 
+    def blur_at(self, size: int) -> tuple[int, tuple[float, float]]:
+        """The blur's kernel size and sigma range for views of ``size`` pixels: the written ones
+        scaled by ``size / REFERENCE_VIEW_SIZE`` (the kernel odd, at least 3)."""
+        scale = size / REFERENCE_VIEW_SIZE
+        kernel = max(3, round(self.blur_kernel * scale))
+        low, high = self.blur_sigma
+        return kernel + 1 - kernel % 2, (max(low * scale, BLUR_SIGMA_RANGE[0]),
+                                         max(high * scale, BLUR_SIGMA_RANGE[0]))
+
     @classmethod
     def from_dict(cls, values: dict) -> Augmentation:
         known = {field.name for field in fields(cls)}
@@ -285,7 +300,8 @@ class Augmentation:
         if any(self.color_jitter):
             views = color_jitter(views, *self.color_jitter, generator)
         if self.blur_kernel:
-            views = gaussian_blur(views, self.blur_kernel, self.blur_sigma, generator)
+            kernel, sigma = self.blur_at(size)
+            views = gaussian_blur(views, kernel, sigma, generator)
         if self.noise:
             views = add_noise(views, self.noise, generator)
         return views

@@ -70,6 +70,22 @@ def numbers(value: object, name: str, count: int, minimum: float | None = None,
     return tuple(value)
 
 
+def channel_values(value: object, name: str, minimum: float, maximum: float
+                   ) -> tuple[float, ...]:
+    """A value per input channel: three (RGB), or one for a network of one grey channel."""
+    count = 1 if isinstance(value, (list, tuple)) and len(value) == 1 else 3
+    if not isinstance(value, (list, tuple)) or len(value) not in (1, 3):
+        raise InputError(f"{name} must be a list of 3 numbers (RGB) or of 1 (a network that "
+                         f"takes one grey channel), got {quoted(value)}")
+    return numbers(value, name, count, minimum, maximum)
+
+
+def boolean(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"{name} must be true or false, got {quoted(value)}")
+    return value
+
+
 def choice(value: object, name: str, choices: Iterable[str]) -> str:
     choices = list(choices)
     if not isinstance(value, str) or value not in choices:

@@ -455,6 +455,8 @@ def _setting(config: OptimizationConfig, key: str) -> object:
     if value is None and key in ("optimizer", "lr"):
         default = getattr(config.parameterization, f"default_{key}")
         return f"{default} (the parameterization's)"
+    if value is None and key == "image_size":
+        return "8/7 of each model's view size"
     return value
 
 

@@ -315,4 +315,5 @@ def test_without_a_config_units_take_the_pipelines_units_recipe():
     model = wrap(net, ["a", "b", "c", "d"], 32, (0.5,) * 3, (0.5,) * 3)
     result = optimize_units(model, [Channel("0", 1)], Augmentation())
     assert result.targets[0].steps == UNITS.config.steps
-    assert result.images.shape[-1] == UNITS.config.image_size
+    assert UNITS.config.image_size is None
+    assert result.images.shape[-1] == 36  # the image follows the model's 32-pixel views

@@ -13,13 +13,16 @@ from featviz.errors import InputError, first_line
 from featviz.families import Family, TimmFamily, TorchvisionFamily, own_family
 from featviz.folding import fold_batch_norms
 from featviz.models.class_names import IMAGENET, IMAGENET_CLASSES
+from featviz.transforms import grayscale
 from featviz.validation import quoted
 
 
 class Classifier(nn.Module):
     """A frozen classifier whose input is RGB in [0, 1] at ``input_size``, normalized by
     ``mean`` and ``std`` inside; ``family`` is what featviz knows of the network's kind
-    (``featviz.families``).
+    (``featviz.families``). A ``grey`` one sees the input's luma, as three equal channels, or
+    as one where ``mean`` and ``std`` have one value (the network takes one channel); its
+    pictures are grey.
 
     Its batch norms are folded into the convolutions before them (see ``featviz.folding``).
     """
@@ -28,27 +31,34 @@ class Classifier(nn.Module):
         self,
         name: str,
         net: nn.Module,
-        mean: tuple[float, float, float],
-        std: tuple[float, float, float],
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
         input_size: int,
         class_names: list[str],
         family: Family | None = None,
         channels_last: bool = True,
+        grey: bool = False,
     ) -> None:
         super().__init__()
+        if len(mean) != len(std) or len(mean) not in (1, 3):
+            raise InputError(f"mean and std of model {name} must both have 3 values (RGB) or "
+                             f"both 1 (one grey channel), got {len(mean)} and {len(std)}")
         self.name = name
+        self.channels = len(mean)
+        self.grey = grey or self.channels == 1
         self.family = family or Family()
         self.channels_last = channels_last
         for parameter in net.parameters():  # (a ScriptModule has no requires_grad_)
             parameter.requires_grad_(False)
         net.eval()
         generator = torch.Generator().manual_seed(0)
-        self.net = fold_batch_norms(net, torch.rand((1, 3, input_size, input_size),
+        self.net = fold_batch_norms(net, torch.rand((1, self.channels, input_size, input_size),
                                                     generator=generator))
         self.input_size = input_size
         self.class_names = class_names
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        shape = (1, self.channels, 1, 1)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(shape))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(shape))
         if channels_last:
             self.to(memory_format=torch.channels_last)
         self.eval()
@@ -64,6 +74,8 @@ class Classifier(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Channels-last inputs and weights: faster convolutions on CPU (oneDNN;
         docs/benchmarks.md)."""
+        if self.grey:
+            images = grayscale(images)  # broadcast to the network's channels
         normalized = (images - self.mean) / self.std
         if self.channels_last:
             normalized = normalized.contiguous(memory_format=torch.channels_last)
@@ -140,14 +152,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def wrap(net: nn.Module, labels: Sequence[str] | str, input_size: int | None = None,
-         mean: tuple[float, float, float] | None = None,
-         std: tuple[float, float, float] | None = None,
-         name: str | None = None, residual_branches: Sequence[str] = ()) -> Classifier:
+         mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+         name: str | None = None, residual_branches: Sequence[str] = (),
+         grey: bool = False) -> Classifier:
     """Any classifier as what ``optimize``, units and evaluation take: ``net`` maps images
     normalized by ``mean`` and ``std`` at ``input_size`` to one logit per label.
     ``labels="imagenet"`` gives ImageNet's 1000 classes and, unless given, torchvision's
     ImageNet preprocessing (224 px, its mean and std): ``wrap(torchvision.models.resnet18(
-    weights="DEFAULT"), labels="imagenet")``. Checked by one forward pass."""
+    weights="DEFAULT"), labels="imagenet")``. ``grey``: trained on grey images as three equal
+    channels (one value of mean and std: one channel). Checked by one forward pass."""
     if not isinstance(net, nn.Module):
         raise InputError(f"wrap takes a torch.nn.Module, not {type(net).__name__}")
     if isinstance(net, Classifier):
@@ -166,19 +179,21 @@ def wrap(net: nn.Module, labels: Sequence[str] | str, input_size: int | None = N
                          "the images the network was trained on and the per-channel mean and std "
                          "it normalizes them by (labels='imagenet' assumes torchvision's)")
     classifier = Classifier(name or type(net).__name__, net, mean, std, input_size, list(labels),
-                            family_of(net, residual_branches, input_size))
+                            family_of(net, residual_branches, input_size, len(mean)),
+                            grey=grey)
     check_outputs(classifier)
     return classifier
 
 
-def family_of(net: nn.Module, residual_branches: Sequence[str], input_size: int) -> Family:
+def family_of(net: nn.Module, residual_branches: Sequence[str], input_size: int,
+              channels: int = 3) -> Family:
     """What featviz knows of a wrapped network: torchvision's and timm's by their module (their
     blocks, for the skip gradient and units), any other by its declared residual branches or
     else those found in its traced graph."""
     package = type(net).__module__.split(".")[0]
     if not residual_branches and package in ("torchvision", "timm"):
         return TorchvisionFamily() if package == "torchvision" else TimmFamily()
-    return own_family(residual_branches, input_size)
+    return own_family(residual_branches, input_size, channels)
 
 
 def require_classifier(model: object, function: str) -> None:

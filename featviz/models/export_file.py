@@ -44,7 +44,8 @@ class ExportSource(Source):
 
         net = load_exported(Path(self.target))
         check_finite_tensors(dict(net.state_dict()), f"export file {self.target}")
-        return Built(net, own_family(spec.residual_branches, spec.input_size),
+        return Built(net, own_family(spec.residual_branches, spec.input_size,
+                                          spec.channels),
                      channels_last=False)
 
 

@@ -17,7 +17,7 @@ def load_model(model: str | ModelSpec, weights: str | None = None) -> Classifier
     labels = list(spec.labels) if spec.labels is not None else built.labels
     classifier = Classifier(spec.name, built.net, spec.mean or built.mean,
                             spec.std or built.std, spec.input_size or built.input_size,
-                            labels, built.family, built.channels_last)
+                            labels, built.family, built.channels_last, spec.grey)
     if spec != ModelSpec(spec.name, spec.weights):  # a head, labels or inputs of its own
         check_outputs(classifier)
     return classifier

@@ -48,7 +48,8 @@ class OnnxSource(Source):
 
         net = load_onnx(Path(self.target))
         check_finite_tensors(dict(net.state_dict()), f"ONNX file {self.target}")
-        return Built(net, own_family(spec.residual_branches, spec.input_size),
+        return Built(net, own_family(spec.residual_branches, spec.input_size,
+                                          spec.channels),
                      channels_last=False)
 
 

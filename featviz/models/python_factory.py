@@ -55,7 +55,8 @@ class PythonSource(Source):
             except RuntimeError as error:
                 raise InputError(f"weights file {spec.weights} does not fit {spec.name}: "
                                  f"{first_line(error)}") from None
-        return Built(net, own_family(spec.residual_branches, spec.input_size))
+        return Built(net, own_family(spec.residual_branches, spec.input_size,
+                                          spec.channels))
 
 
 def from_factory(target: str) -> nn.Module:

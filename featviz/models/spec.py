@@ -20,8 +20,9 @@ class ModelSpec:
     ``mean`` and ``std`` default to what a registry model knows and are required for a user's own
     network, as are ``labels``; ``num_classes`` gives a torchvision or timm architecture another
     head; ``residual_branches`` names the modules that end a user's network's residual branches
-    (for the skip gradient). Which source takes which option:
-    ``featviz.models.registry.check_options``."""
+    (for the skip gradient); ``grey``: trained on grey images given as three equal channels (a
+    network whose mean and std have one value takes one channel, and is grey too). Which
+    source takes which option: ``featviz.models.registry.check_options``."""
 
     name: str
     weights: str | None = None
@@ -31,11 +32,17 @@ class ModelSpec:
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
     residual_branches: tuple[str, ...] = ()
+    grey: bool = False
+
+    @property
+    def channels(self) -> int:
+        """The network's input channels: one where mean has one value, else three."""
+        return len(self.mean) if self.mean else 3
 
     def given(self) -> set[str]:
         """The options this spec sets (beyond its name)."""
         return {field.name for field in dataclasses.fields(self)
-                if field.name != "name" and getattr(self, field.name) not in (None, ())}
+                if field.name != "name" and getattr(self, field.name) not in (None, (), False)}
 
 
 def is_weights_path(weights: str) -> bool:

@@ -37,7 +37,7 @@ class TorchScriptSource(Source):
 
         net = load_torchscript(Path(self.target))
         check_finite_tensors(dict(net.state_dict()), f"TorchScript file {self.target}")
-        return Built(net, own_family((), spec.input_size), channels_last=False)
+        return Built(net, own_family((), spec.input_size, spec.channels), channels_last=False)
 
 
 def load_torchscript(path: Path) -> nn.Module:

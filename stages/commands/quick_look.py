@@ -13,9 +13,10 @@ from pathlib import Path
 from featviz.errors import InputError
 from featviz.evaluate import evaluate_images
 from featviz.labels import resolve_classes
+from featviz.models.classifier import Classifier
 from featviz.models.loading import load_model
 from featviz.objectives import Objective
-from featviz.optimize import OptimizationConfig, optimize
+from featviz.optimize import OptimizationConfig, image_size_for, optimize
 from featviz.pictures import save_png, sheet
 from featviz.recipes import RECIPES
 from featviz.transforms import Augmentation
@@ -65,7 +66,8 @@ def quick_look(model_name: str | None, classes: list[str], output: Path, steps: 
     for variant in VARIANTS:
         recipe = _recipe(evaluators[0], variant, params)
         config = dataclasses.replace(recipe.config, steps=steps, copies=1, patience=None,
-                                     image_size=size or min(recipe.config.image_size, QUICK_SIZE))
+                                     image_size=size or min(_image_size(recipe.config, model),
+                                                            QUICK_SIZE))
         result = optimize(model, targets, recipe.objective, recipe.augmentation, config,
                           progress)
         scores = {key: evaluate_images(evaluator, result.images, targets, recipe.augmentation,
@@ -101,6 +103,10 @@ def _evaluators(model_name: str | None, params: Params | None) -> list[str]:
     labels = params.model(model_name).labels
     return [model_name, *(key for key in grid
                           if key != model_name and params.model(key).labels == labels)]
+
+
+def _image_size(config: OptimizationConfig, model: Classifier) -> int:
+    return config.image_size or image_size_for(config.view_size or model.input_size)
 
 
 def _report(looks: list[Look], made_by: str, output: Path) -> None:

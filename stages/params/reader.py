@@ -31,7 +31,7 @@ SECTIONS = ("models", "class_sets", "unit_sets", "grid", "generate", "plain", "a
             "units", "cross_evaluate", "building_blocks", "natural")
 OPTIONAL_GRID_LISTS = ("unit_sets", "block_sets")  # may be empty: off
 MODEL_KEYS = ("name", "weights", "view_size", "num_classes", "labels", "input_size", "mean",
-              "std", "residual_branches")
+              "std", "residual_branches", "grey")
 # The user's model files (weights, labels, factories, exported networks) live here, so that
 # DVC can see them: each model's stages depend on the fingerprint of its own files.
 MODEL_FILES = Path("models")
@@ -66,7 +66,8 @@ class ModelEntry:
             self.name, self.raw.get("weights"), self.raw.get("num_classes"),
             None if labels is None else _labels(labels, f"{where}.labels"),
             self.raw.get("input_size"), _numbers(self.raw.get("mean")),
-            _numbers(self.raw.get("std")), tuple(self.raw.get("residual_branches") or ()))
+            _numbers(self.raw.get("std")), tuple(self.raw.get("residual_branches") or ()),
+            self.raw.get("grey", False))
 
     @property
     def labels(self) -> list[str]:
@@ -184,8 +185,9 @@ def model_entry(key: str, value: Any, where: str | None = None) -> ModelEntry:
     for option, check in (
             ("num_classes", lambda v, n: validation.integer(v, n, 1, MAX_CLASSES)),
             ("input_size", lambda v, n: validation.integer(v, n, 8, MAX_INPUT_SIZE)),
-            ("mean", lambda v, n: validation.numbers(v, n, 3, 0, 1)),
-            ("std", lambda v, n: validation.numbers(v, n, 3, 1e-3, 10)),
+            ("mean", lambda v, n: validation.channel_values(v, n, 0, 1)),
+            ("std", lambda v, n: validation.channel_values(v, n, 1e-3, 10)),
+            ("grey", validation.boolean),
             ("residual_branches", _module_names)):
         _optional(value, option, where, check)
     view_size = _optional(value, "view_size", where, lambda v, n: validation.integer(
