@@ -306,6 +306,36 @@ def layers_command(
     _run(show)
 
 
+@app.command("check-model")
+def check_model_command(
+    model: str = MODEL_ARGUMENT,
+    images: Path | None = typer.Option(None, "--images", metavar="FOLDER", help="Real images "
+                                       "the model was trained on, <label>/<file> or files: "
+                                       "does it classify them (at most 64, sampled)?"),
+    params: Path = PARAMS_OPTION,
+) -> None:
+    """Check a model before a long run, in one screen.
+
+    What featviz sees of it (input size, grey or RGB, mean and std, labels, family, the
+    residual branches the skip gradient scales, layers for units) and will do (each variant's
+    recipe at the model's scale, seconds per step, memory per image); and whether its pictures
+    would mean anything: eval mode (no dropout or batch statistics at work), mean and std
+    against its first batch norm's learned spread, outputs that respond to the image, and with
+    --images, how many real images it classifies right. Exit code 1 when a check finds a
+    problem, 2 for bad input.
+    """
+    from stages.commands.check_model import model_report
+
+    def show() -> None:
+        lines, problem = model_report(model, params, images)
+        for line in lines:
+            typer.echo(line)
+        if problem:
+            raise typer.Exit(1)
+
+    _run(show)
+
+
 @app.command("check-params", rich_help_panel=STAGES)
 def check_params_command(params: Path = PARAMS_OPTION) -> None:
     """Check every key and value of params.yaml.

@@ -15,9 +15,28 @@ from __future__ import annotations
 
 import copy
 import sys
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class FirstNorm:
+    """A network's first batch norm before folding: where its output is in the folded network,
+    and the per-channel scale it learned (|weight|)."""
+
+    name: str
+    scale: torch.Tensor
+
+
+def first_batch_norm(net: nn.Module) -> FirstNorm | None:
+    for name, module in net.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+            return FirstNorm(name, module.weight.detach().abs().float().clone())
+    return None
+
+
 
 
 def fold_batch_norms(net: nn.Module, example: torch.Tensor) -> nn.Module:

@@ -5,6 +5,7 @@ import re
 
 import pytest
 import yaml
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from tests.conftest import run, tiny_params, write_params
@@ -202,6 +203,9 @@ def test_own_models_run_end_to_end_and_a_new_weights_file_reruns_only_its_model(
             (project / f"data/generate/accentuated/{model}.json").read_text())
         assert len(accentuated) == 10, model
         assert all(entry["after"] > entry["before"] for entry in accentuated.values()), model
+    picture = Image.open(project / "data/generated/augmented/digits_cnn-digits/7_seven.png")
+    red, green, blue = picture.convert("RGB").split()
+    assert red.tobytes() == green.tobytes() == blue.tobytes()  # grey: true, grey pictures
     page = (project / "data/report/index.html").read_text()
     assert "<h3>digits_resnet on images/digits</h3>" in page
     assert page.count("alt='7 seven, accentuated'") == 3

@@ -25,12 +25,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 FOLDER = "models/digits"
 IMAGES = "images/digits"
+# grey: the models saw grey digits as three equal channels, so their pictures are grey too
 NORMALIZATION = {"input_size": 32, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-                 "labels": f"{FOLDER}/labels.txt"}
+                 "labels": f"{FOLDER}/labels.txt", "grey": True}
 MODELS = {
     "digits_cnn": {"name": f"python:{FOLDER}/net.py:build",
-                   "weights": f"{FOLDER}/cnn.safetensors",
-                   "residual_branches": ["block.bn2"], **NORMALIZATION},
+                   "weights": f"{FOLDER}/cnn.safetensors", **NORMALIZATION},
     "digits_wide": {"name": f"export:{FOLDER}/wide.pt2", **NORMALIZATION},
     "digits_resnet": {"name": "torchvision:resnet18", "num_classes": 10,
                       "weights": f"{FOLDER}/resnet18.safetensors", **NORMALIZATION},

@@ -11,7 +11,7 @@ from torch import nn
 
 from featviz.errors import InputError, first_line
 from featviz.families import Family, TimmFamily, TorchvisionFamily, own_family
-from featviz.folding import fold_batch_norms
+from featviz.folding import first_batch_norm, fold_batch_norms
 from featviz.models.class_names import IMAGENET, IMAGENET_CLASSES
 from featviz.transforms import grayscale
 from featviz.validation import quoted
@@ -52,6 +52,7 @@ class Classifier(nn.Module):
             parameter.requires_grad_(False)
         net.eval()
         generator = torch.Generator().manual_seed(0)
+        self.first_norm = first_batch_norm(net)  # for featviz.model_check
         self.net = fold_batch_norms(net, torch.rand((1, self.channels, input_size, input_size),
                                                     generator=generator))
         self.input_size = input_size

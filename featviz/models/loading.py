@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from featviz.errors import InputError
 from featviz.models.classifier import Classifier, check_outputs
 from featviz.models.registry import check_options, parse_model_name
 from featviz.models.spec import ModelSpec
@@ -20,7 +21,19 @@ def load_model(model: str | ModelSpec, weights: str | None = None) -> Classifier
                             labels, built.family, built.channels_last, spec.grey)
     if spec != ModelSpec(spec.name, spec.weights):  # a head, labels or inputs of its own
         check_outputs(classifier)
+    if source.own:
+        refuse_train_mode(classifier)
     return classifier
+
+
+def refuse_train_mode(model: Classifier) -> None:
+    """A network of one's own that runs as in train mode (exported or traced so) is an
+    InputError: its pictures would follow dropout or batch statistics."""
+    from featviz.model_check import PROBLEM, check_inference, probe_images
+
+    finding = check_inference(model, probe_images(model, 4))[0]
+    if finding.level == PROBLEM:
+        raise InputError(f"model {model.name}: {finding.text}")
 
 
 def weights_available(name: str, weights: str | None = None) -> bool:
