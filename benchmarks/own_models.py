@@ -10,7 +10,10 @@ what a user must give: labels, input size, mean and std); every model scores eve
 the variant's `cross_evaluate.views` random views and the centred one, as the cross-evaluate
 stage does. Self: a model on its own pictures; transfer: the other models on them.
 
-    python benchmarks/own_models.py [--models DIR] [--output FILE]
+    python benchmarks/own_models.py [--models DIR] [--output FILE] [--set KEY=VALUE ...]
+
+``--set generate.copies=4`` changes a key of params.yaml for the run (a YAML value), as
+`dvc exp run -S` would.
 
 It runs on the code and params.yaml of the checkout it lies in, so the same script in an older
 checkout gives the before column (a key the older code lacks is left out).
@@ -28,6 +31,7 @@ import types
 from pathlib import Path
 
 import torch
+import yaml
 from safetensors.torch import save_file
 from speed import machine  # this folder is on sys.path when run
 
@@ -95,8 +99,23 @@ def specs(folder: Path) -> dict[str, ModelSpec]:
     }
 
 
-def measure(folder: Path) -> dict:
-    params = load_params(REPO / "params.yaml")
+def params_file(changes: list[str], folder: Path) -> Path:
+    """params.yaml with ``changes`` (``dotted.key=yaml value``) set, written into ``folder``."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for change in changes:
+        key, _, text = change.partition("=")
+        *parents, last = key.split(".")
+        section = params
+        for parent in parents:
+            section = section.setdefault(parent, {})
+        section[last] = yaml.safe_load(text)
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def measure(folder: Path, params_path: Path) -> dict:
+    params = load_params(params_path)
     views = params.section("cross_evaluate").get("views", 16)
     models, result = {}, {"not_loaded": {}}
     for key, spec in specs(folder).items():
@@ -136,10 +155,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, default=Path("/tmp/featviz-own-models"))
     parser.add_argument("--output", type=Path, help="also write the JSON here")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a params.yaml key set for this run")
     args = parser.parse_args()
     args.models.mkdir(parents=True, exist_ok=True)
     train_models(args.models)
-    report = {"machine": machine(), "scores": measure(args.models)}
+    report = {"machine": machine(), "set": args.set,
+              "scores": measure(args.models, params_file(args.set, args.models))}
     text = json.dumps(report, indent=1)
     print(text)
     if args.output:

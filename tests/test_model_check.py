@@ -1,16 +1,13 @@
-"""The model check: a network in train mode, normalization off by 10x and a label count that
-does not fit are caught; a grey model gets grey pictures; a 32-pixel and a 224-pixel model each
-get the recipe at their own scale."""
+"""The model check: a network in train mode and normalization off by 10x are caught (the
+command: tests/stages/commands/test_check_model.py); a grey model gets grey pictures; a 32-pixel
+and a 224-pixel model each get the recipe at their own scale."""
 
 import warnings
 
 import pytest
 import torch
-import yaml
 from torch import nn
-from typer.testing import CliRunner
 
-from featviz.cli import app
 from featviz.errors import InputError
 from featviz.model_check import OK, PROBLEM, check_model
 from featviz.models.classifier import wrap
@@ -65,33 +62,6 @@ def test_normalization_off_by_10x_is_caught_on_a_trained_model(digit_models):
                                      mean=(0.5,) * 3, std=std))
         found = {finding.topic: finding for finding in check_model(model)}
         assert found["normalization"].level == level, found["normalization"].text
-
-
-def write_params(folder, models):
-    (folder / "params.yaml").write_text(yaml.safe_dump({"models": models}))
-
-
-def test_check_model_names_a_label_count_mismatch_and_exits_1(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "net.py").write_text(
-        "import torch\n\ndef build():\n    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), "
-        "torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())\n")
-    write_params(tmp_path, {"mine": {"name": "python:models/net.py:build", "labels": ["a", "b"],
-                                     "input_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}})
-    done = CliRunner().invoke(app, ["check-model", "mine"])
-    assert done.exit_code == 1, done.output
-    assert "puts out 4 classes, but its labels name 2" in done.output
-
-
-def test_check_model_shows_what_featviz_sees_and_will_do(lite0):
-    done = CliRunner().invoke(app, ["check-model", "efficientnet_lite0"])
-    assert done.exit_code == 0, done.output
-    for text in ("224 x 224, RGB", "1000: tench", "efficientnet_lite; 9 residual branches",
-                 "256-px images seen through 224-px views", "blur 3 px sigma 0.1-2",
-                 "s per step", "MB per image", "mean and std look right",
-                 "no problem found"):
-        assert text in done.output, text
 
 
 def small_config():

@@ -62,7 +62,6 @@ def test_a_name_that_is_no_model_file(digits_project, name, message):
     params = digits_params()
     params["models"]["digits_cnn"]["name"] = name
     params["models"]["digits_cnn"].pop("weights")
-    params["models"]["digits_cnn"].pop("residual_branches")
     generate_fails_with(digits_project, params, message)
 
 

@@ -45,4 +45,5 @@ def test_a_model_params_yaml_lists_gets_its_recipe_another_featviz_s(project):
     assert digits.config.image_size == 64 and digits.objective.name == "class_log_softmax"
     assert digits.augmentation.flip == 0.0
     other = _recipe("torchvision:resnet34", "augmented", params)
-    assert other.config.image_size == 256 and other.objective.name == "class_logit"
+    # the image size follows the model: 256 px for resnet34's 224-px views
+    assert other.config.image_size is None and other.objective.name == "class_logit"
