@@ -111,7 +111,7 @@ def _speed(model: Classifier, settings: GenerateSettings) -> str:
     per_image = activation_bytes(model, view, torch.device("cpu")) + \
         IMAGE_BUFFERS * 4 * 3 * image * image
     return (f"{per_step:.2f} s per step for {len(targets)} images on this CPU; "
-            f"{per_image / 2 ** 20:.0f} MB per image")
+            f"{per_image / 2 ** 20:.3g} MB per image")
 
 
 def _real_images(folder: Path, model: Classifier) -> tuple[torch.Tensor, list[int] | None]:
