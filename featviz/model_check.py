@@ -127,6 +127,18 @@ def check_real_images(model: Classifier, images: torch.Tensor,
                    "right" + ("" if level == OK else ": check mean, std, input size and labels"))
 
 
+def check_colour(model: Classifier, images: torch.Tensor) -> Finding:
+    """Grey real images for a colour model: its pictures would hold colours no input had."""
+    grey_images = bool(torch.equal(images[:, 0], images[:, 1]) and
+                       torch.equal(images[:, 1], images[:, 2]))
+    seen = "grey" if grey_images else "colour"
+    if grey_images and not model.grey:
+        return Finding("colour", WARNING, "the real images are grey, the model takes colour: "
+                       "if it was trained on grey images, set grey: true (grey pictures)")
+    return Finding("colour", OK, f"the real images are {seen}; the model's pictures will be "
+                   + ("grey" if model.grey else "colour"))
+
+
 def check_model(model: Classifier, images: torch.Tensor | None = None,
                 labels: list[int] | None = None) -> list[Finding]:
     """Every check on ``model``; ``images``: real ones in [0, 1] at its input size, with their
@@ -139,5 +151,5 @@ def check_model(model: Classifier, images: torch.Tensor | None = None,
     findings.append(check_normalization(model, norm, probes, images is not None))
     findings.append(check_outputs_respond(model, probes))
     if images is not None:
-        findings.append(check_real_images(model, images, labels))
+        findings += [check_colour(model, images), check_real_images(model, images, labels)]
     return findings

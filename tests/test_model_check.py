@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from featviz.errors import InputError
-from featviz.model_check import OK, PROBLEM, check_model
+from featviz.model_check import OK, PROBLEM, WARNING, check_model
 from featviz.models.classifier import wrap
 from featviz.models.loading import load_model
 from featviz.models.spec import ModelSpec
@@ -62,6 +62,16 @@ def test_normalization_off_by_10x_is_caught_on_a_trained_model(digit_models):
                                      mean=(0.5,) * 3, std=std))
         found = {finding.topic: finding for finding in check_model(model)}
         assert found["normalization"].level == level, found["normalization"].text
+
+
+def test_grey_real_images_for_a_colour_model_suggest_grey():
+    grey = torch.rand(4, 1, 32, 32).expand(-1, 3, -1, -1)
+    colour_model = wrap(Small(), LABELS, 32, (0.5,) * 3, (0.5,) * 3)
+    found = {f.topic: f for f in check_model(colour_model, grey, [0, 1, 2, 3])}
+    assert found["colour"].level == WARNING and "grey: true" in found["colour"].text
+    grey_model = wrap(Small(), LABELS, 32, (0.5,) * 3, (0.5,) * 3, grey=True)
+    found = {f.topic: f for f in check_model(grey_model, grey, [0, 1, 2, 3])}
+    assert found["colour"].level == OK and "pictures will be grey" in found["colour"].text
 
 
 def small_config():
