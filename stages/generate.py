@@ -62,7 +62,8 @@ def branches_line(model_key: str, result: OptimizationResult) -> str:
         return f"{model_key}: the true gradient (no residual branch scaled)"
     finder = ("found in its traced graph" if result.residual_branch_finder == "traced"
               else f"as the {result.residual_branch_finder} family names them")
-    return (f"{model_key}: skip gradient on {result.residual_branches_scaled} residual branches, "
+    count = result.residual_branches_scaled
+    return (f"{model_key}: skip gradient on {count} residual branch{'es' if count > 1 else ''}, "
             f"{finder}: {', '.join(result.residual_branches)}")
 
 
